@@ -1,0 +1,1 @@
+"""qernel: foundation neural wavefunctions for families of continuum many-electron Hamiltonians."""

@@ -1,0 +1,1 @@
+"""Continuum Hamiltonians, lattices, Ewald sums and their NetKet operators."""
