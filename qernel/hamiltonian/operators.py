@@ -1,0 +1,185 @@
+"""NetKet continuous operators for qernel Hamiltonians.
+
+* :class:`KineticEnergy`: ``-1/2 sum_i nabla_i^2`` acting on the electron coordinates only
+  (never on the carried Hamiltonian parameters), by folx's forward Laplacian:
+  ``E_kin(x) = -1/2 [lap log psi + (grad log psi)^2]``, one forward pass per sample instead of
+  the ``2N`` Hessian-vector products of ``nk.operator.KineticEnergy``. (That operator is also
+  wrong on parameter-carrying samples: it differentiates the parameter columns too.)
+* :class:`PotentialEnergy`: one-body potential, interaction, or both, read from the sample.
+* :class:`LocalEnergy`: the whole Hamiltonian in one kernel (one pass over the samples).
+
+All energies are in the Hamiltonian's internal energy unit (:mod:`qernel.units`); multiply by
+``hamiltonian.energy_unit`` for user units (meV for moiré systems).
+
+The kernels accept a single sample ``(2N + P,)`` or a batch ``(..., 2N + P)``: NetKet calls them
+on a batch, or on single samples inside ``vmap_chunked`` when ``chunk_size`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
+
+import folx
+import jax
+import jax.numpy as jnp
+from netket.operator import ContinuousOperator
+from netket.utils import struct
+
+from .hilbert import ElectronHilbert
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import ContinuumHamiltonian
+
+__all__ = ["KineticEnergy", "PotentialEnergy", "LocalEnergy", "local_kinetic_energy"]
+
+
+def local_kinetic_energy(logpsi: Callable, params, x, n_electrons: int):
+    """Local kinetic energy ``-1/2 [lap_r log psi + (grad_r log psi)^2]`` of one sample.
+
+    Args:
+        logpsi: ``logpsi(params, x)`` for a batch ``x`` of shape (B, 2N + P); real or complex.
+        params: variational parameters.
+        x: one sample, shape (2N + P,).
+        n_electrons: N; only the first 2N entries of ``x`` are differentiated.
+
+    Returns:
+        Scalar (complex if ``logpsi`` is complex), internal energy units.
+    """
+    n_coords = 2 * n_electrons
+    carried = x[n_coords:]
+
+    def logpsi_of_positions(r):
+        return logpsi(params, jnp.concatenate([r, carried])[None, :])[0]
+
+    result = folx.forward_laplacian(logpsi_of_positions, sparsity_threshold=0)(x[:n_coords])
+    gradient = result.jacobian.dense_array
+    return -0.5 * (result.laplacian + jnp.sum(gradient * gradient))
+
+
+def _map_samples(kernel_single, x):
+    """Apply a single-sample kernel to x of shape (2N+P,) or (..., 2N+P)."""
+    if x.ndim == 1:
+        return kernel_single(x)
+    flat = x.reshape(-1, x.shape[-1])
+    return jax.vmap(kernel_single)(flat).reshape(x.shape[:-1])
+
+
+class KineticEnergy(ContinuousOperator):
+    """Kinetic energy ``-1/2 sum_i nabla_i^2`` on the electron coordinates (forward Laplacian).
+
+    Args:
+        hilbert: the :class:`~qernel.hamiltonian.hilbert.ElectronHilbert` of the samples.
+        dtype: dtype of the expectation values.
+    """
+
+    def __init__(self, hilbert: ElectronHilbert, dtype=None) -> None:
+        if not isinstance(hilbert, ElectronHilbert):
+            raise TypeError(f"hilbert must be an ElectronHilbert, got {type(hilbert).__name__}")
+        super().__init__(hilbert, dtype)
+
+    @property
+    def is_hermitian(self) -> bool:
+        return True
+
+    def _expect_kernel(self, logpsi: Callable, params, x):
+        n = self.hilbert.n_electrons
+        return _map_samples(lambda xi: local_kinetic_energy(logpsi, params, xi, n), x)
+
+    @struct.property_cached(pytree_ignore=True)
+    def _attrs(self) -> tuple[Hashable, ...]:
+        return (self.hilbert, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"qernel.KineticEnergy({self.hilbert})"
+
+
+_PARTS = ("total", "one_body", "interaction")
+
+
+def _potential_function(hamiltonian: "ContinuumHamiltonian", part: str) -> Callable:
+    if part not in _PARTS:
+        raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
+    n = hamiltonian.n_electrons
+
+    def potential(x):
+        positions = x[: 2 * n].reshape(n, 2)
+        carried = x[2 * n :]
+        if part == "one_body":
+            return hamiltonian.one_body_energy(positions, carried)
+        if part == "interaction":
+            return hamiltonian.interaction_energy(positions, carried)
+        return hamiltonian.potential_energy(positions, carried)
+
+    return potential
+
+
+class PotentialEnergy(ContinuousOperator):
+    """Potential energy of a qernel Hamiltonian read from each sample (positions and parameters).
+
+    Args:
+        hamiltonian: a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`.
+        part: ``"total"`` (one-body + interaction), ``"one_body"`` or ``"interaction"``.
+    """
+
+    _hamiltonian: object = struct.static_field()
+    _part: str = struct.static_field()
+
+    def __init__(self, hamiltonian: "ContinuumHamiltonian", part: str = "total", dtype=None) -> None:
+        if part not in _PARTS:
+            raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
+        self._hamiltonian = hamiltonian
+        self._part = part
+        super().__init__(hamiltonian.hilbert, dtype)
+
+    @property
+    def is_hermitian(self) -> bool:
+        return True
+
+    def _expect_kernel(self, logpsi: Callable, params, x):
+        return _map_samples(_potential_function(self._hamiltonian, self._part), x)
+
+    @struct.property_cached(pytree_ignore=True)
+    def _attrs(self) -> tuple[Hashable, ...]:
+        return (self.hilbert, id(self._hamiltonian), self._part, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"qernel.PotentialEnergy({type(self._hamiltonian).__name__}, part={self._part!r})"
+
+
+class LocalEnergy(ContinuousOperator):
+    """The full Hamiltonian ``T + U + W`` of a qernel Hamiltonian, evaluated in one kernel.
+
+    Args:
+        hamiltonian: a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`.
+    """
+
+    _hamiltonian: object = struct.static_field()
+
+    def __init__(self, hamiltonian: "ContinuumHamiltonian", dtype=None) -> None:
+        self._hamiltonian = hamiltonian
+        super().__init__(hamiltonian.hilbert, dtype)
+
+    @property
+    def hamiltonian(self) -> "ContinuumHamiltonian":
+        return self._hamiltonian
+
+    @property
+    def is_hermitian(self) -> bool:
+        return True
+
+    def _expect_kernel(self, logpsi: Callable, params, x):
+        n = self._hamiltonian.n_electrons
+        potential = _potential_function(self._hamiltonian, "total")
+
+        def local_energy(xi):
+            return local_kinetic_energy(logpsi, params, xi, n) + potential(xi)
+
+        return _map_samples(local_energy, x)
+
+    @struct.property_cached(pytree_ignore=True)
+    def _attrs(self) -> tuple[Hashable, ...]:
+        return (self.hilbert, id(self._hamiltonian), self.dtype)
+
+    def __repr__(self) -> str:
+        return f"qernel.LocalEnergy({self._hamiltonian!r})"

@@ -1,0 +1,1 @@
+"""Foundation VMC: per-group centred gradients and natural gradients, driver, checkpoints."""
