@@ -1,0 +1,336 @@
+"""``FoundationVMC``: variational Monte Carlo of one model over a family of Hamiltonians.
+
+Each step: sample all chains (each carries its own Hamiltonian parameters), compute local
+energies with the Hamiltonian's NetKet operator, per-group statistics (energy +- error with
+NetKet's autocorrelation-aware :func:`netket.stats.statistics`, variance, acceptance), the
+per-group centred update direction (:mod:`qernel.training.gradient`: plain gradient, SR or
+MinSR), an optax update, and per-group adaptation of the Metropolis step sizes.
+
+Long runs: progress bar, JSON-lines log (one record per step, energies in user units), periodic
+atomic checkpoints, exact resume, and a hard stop with a message naming the step when an energy
+or a parameter becomes NaN/inf (the last good checkpoint is kept).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+import optax
+
+from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group_acceptance
+from .checkpoint import load_checkpoint, save_checkpoint
+from .gradient import centred_local_energies, foundation_gradient, natural_gradient
+
+__all__ = ["FoundationVMC", "NonFiniteError", "GroupStats"]
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised when an energy or a parameter becomes NaN or infinite."""
+
+
+@dataclass
+class GroupStats:
+    """Statistics of one parameter group at one step (energies in user units)."""
+
+    parameters: dict[str, float]
+    energy: float
+    error: float
+    variance: float
+    tau_corr: float
+    acceptance: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _tree_all_finite(tree) -> bool:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return bool(all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves))
+
+
+@partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner"))
+def _update_direction(
+    apply_fun, params, model_state, samples, local_energies, group_ids, diag_shift,
+    *, n_groups: int, clip_width: float | None, preconditioner: str | None,
+):
+    def logpsi(p, x):
+        return apply_fun({"params": p, **model_state}, x)
+
+    centred, weights = centred_local_energies(local_energies, group_ids, n_groups, clip_width)
+    if preconditioner is None:
+        return foundation_gradient(logpsi, params, samples, centred, weights)
+    return natural_gradient(
+        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner
+    )
+
+
+class FoundationVMC:
+    """Train one variational state over all parameter values its sampler's chains carry.
+
+    Args:
+        hamiltonian: a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`.
+        vstate: ``nk.vqs.MCState`` whose sampler comes from :func:`qernel.sampler.make_sampler`.
+        optimizer: an optax optimizer; it receives the (natural) gradient.
+        preconditioner: ``"minsr"`` (default), ``"sr"`` or ``None`` (plain gradient).
+        diag_shift: SR/MinSR diagonal shift, a float or an optax-style schedule ``step -> float``.
+        clip_width: local-energy clipping width in mean absolute deviations (gradient only).
+        target_acceptance: per-group Metropolis acceptance the step sizes are adapted to (None: off).
+        operator: the energy operator (default ``hamiltonian.operator()``).
+    """
+
+    def __init__(
+        self,
+        hamiltonian,
+        vstate: nk.vqs.MCState,
+        optimizer: optax.GradientTransformation,
+        *,
+        preconditioner: str | None = "minsr",
+        diag_shift: float | Callable[[int], float] = 1e-3,
+        clip_width: float | None = 5.0,
+        target_acceptance: float | None = 0.5,
+        operator=None,
+    ) -> None:
+        if preconditioner not in ("minsr", "sr", None):
+            raise ValueError(f"preconditioner must be 'minsr', 'sr' or None, got {preconditioner!r}")
+        if clip_width is not None and not clip_width > 0:
+            raise ValueError(f"clip_width must be > 0 or None, got {clip_width}")
+        if target_acceptance is not None and not 0 < target_acceptance < 1:
+            raise ValueError(f"target_acceptance must be in (0, 1) or None, got {target_acceptance}")
+        self.hamiltonian = hamiltonian
+        self.vstate = vstate
+        self.optimizer = optimizer
+        self.optimizer_state = optimizer.init(vstate.parameters)
+        self.preconditioner = preconditioner
+        self.diag_shift = diag_shift
+        self.clip_width = clip_width
+        self.target_acceptance = target_acceptance
+        self.operator = operator if operator is not None else hamiltonian.operator()
+        self.parameter_space = vstate.sampler.rule.parameter_space
+        self.step_count = 0
+        self.history: list[dict[str, Any]] = []
+
+    # -- one step ------------------------------------------------------------------------------
+    def _diag_shift(self) -> float:
+        value = self.diag_shift(self.step_count) if callable(self.diag_shift) else self.diag_shift
+        return float(value)
+
+    def group_statistics(self, local_energies, acceptance) -> list[GroupStats]:
+        """Per-group statistics from local energies (n_chains, chain_length), user units."""
+        ids = np.asarray(chain_group_ids(self.vstate))
+        values = np.asarray(group_values(self.vstate))
+        unit = self.hamiltonian.energy_unit
+        names = self.parameter_space.names
+        stats = []
+        for g in range(self.parameter_space.n_groups):
+            members = ids == g
+            if not members.any():
+                continue
+            s = nk.stats.statistics(jnp.real(local_energies[members]) * unit)
+            stats.append(
+                GroupStats(
+                    parameters={n: float(values[g, i]) for i, n in enumerate(names)},
+                    energy=float(s.mean),
+                    error=float(s.error_of_mean),
+                    variance=float(s.variance),
+                    tau_corr=float(s.tau_corr),
+                    acceptance=float(acceptance[g]),
+                )
+            )
+        return stats
+
+    def step(self) -> dict[str, Any]:
+        """Advance one optimisation step; returns the step's log record.
+
+        Raises:
+            NonFiniteError: if energies or updated parameters are not finite (parameters are
+                left at their last finite values).
+        """
+        vstate = self.vstate
+        samples = vstate.sample()
+        acceptance = np.asarray(per_group_acceptance(vstate))
+        local_energies = jnp.asarray(vstate.local_estimators(self.operator).data)  # (n_chains, chain_length)
+        if self.target_acceptance is not None:
+            adapt_step_sizes(vstate, self.target_acceptance)
+        stats = self.group_statistics(local_energies, acceptance)
+        bad = [s for s in stats if not (math.isfinite(s.energy) and math.isfinite(s.variance))]
+        if bad:
+            raise NonFiniteError(
+                f"step {self.step_count}: non-finite energy for parameter value(s) "
+                f"{[s.parameters for s in bad]}; stopping (last good checkpoint kept)"
+            )
+        chain_ids = jnp.asarray(chain_group_ids(vstate))
+        group_ids = jnp.broadcast_to(chain_ids[:, None], local_energies.shape).reshape(-1)
+        direction = _update_direction(
+            vstate._apply_fun, vstate.parameters, vstate.model_state,
+            samples.reshape(-1, samples.shape[-1]), local_energies.reshape(-1), group_ids,
+            self._diag_shift(), n_groups=self.parameter_space.n_groups,
+            clip_width=self.clip_width, preconditioner=self.preconditioner,
+        )
+        updates, new_opt_state = self.optimizer.update(direction, self.optimizer_state, vstate.parameters)
+        new_params = optax.apply_updates(vstate.parameters, updates)
+        if not _tree_all_finite(new_params):
+            raise NonFiniteError(
+                f"step {self.step_count}: the parameter update produced NaN/inf; stopping "
+                "(parameters kept at their last finite values, last good checkpoint kept)"
+            )
+        vstate.parameters = new_params
+        self.optimizer_state = new_opt_state
+        record = {
+            "step": self.step_count,
+            "energy": float(np.mean([s.energy for s in stats])),
+            "groups": [s.as_dict() for s in stats],
+        }
+        self.step_count += 1
+        self.history.append(record)
+        return record
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly."""
+        return {
+            "step": self.step_count,
+            "params": self.vstate.parameters,
+            "model_state": self.vstate.model_state,
+            "optimizer_state": self.optimizer_state,
+            "sampler_state": self.vstate.sampler_state,
+        }
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
+        as_jax = partial(jax.tree_util.tree_map, lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a)
+        self.vstate.parameters = as_jax(data["params"])
+        if data.get("model_state"):
+            self.vstate.model_state = as_jax(data["model_state"])
+        self.optimizer_state = as_jax(data["optimizer_state"])
+        self.vstate.sampler_state = as_jax(data["sampler_state"])
+        self.vstate.reset()
+        self.step_count = int(data["step"])
+
+    def save(self, path, extra: dict[str, Any] | None = None) -> Path:
+        """Atomically write a checkpoint (``extra`` is stored alongside, e.g. the config)."""
+        return save_checkpoint(path, {**self.state_dict(), **(extra or {})})
+
+    def restore(self, path) -> dict[str, Any]:
+        """Load a checkpoint written by :meth:`save`; returns the whole payload."""
+        data = load_checkpoint(path)
+        self.load_state_dict(data)
+        return data
+
+    # -- long runs -----------------------------------------------------------------------------
+    def run(
+        self,
+        n_steps: int,
+        *,
+        output_dir: str | Path | None = None,
+        checkpoint_every: int = 50,
+        progress: bool = True,
+        loggers: Sequence[Callable] = (),
+        callback: Callable[[int, dict, "FoundationVMC"], bool] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run until ``step_count == n_steps`` (so a resumed run continues to the same end).
+
+        Args:
+            n_steps: total number of steps of the run (not additional steps).
+            output_dir: directory for ``log.jsonl`` and ``checkpoint.pkl`` (None: neither).
+            checkpoint_every: steps between checkpoints (a final one is always written).
+            progress: show a progress bar with step, energy +- error, acceptance, time.
+            loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
+            callback: ``callback(step, record, driver) -> bool``; returning False stops.
+            extra: stored in every checkpoint (e.g. the run configuration).
+
+        Returns:
+            The log records of the steps run by this call.
+        """
+        if int(n_steps) != n_steps or n_steps < 0:
+            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps}")
+        if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
+        log_file = checkpoint = None
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            checkpoint = output_dir / "checkpoint.pkl"
+            log_file = _open_log(output_dir / "log.jsonl", self.step_count)
+        bar = _progress_bar(n_steps, self.step_count, progress, self.hamiltonian.energy_unit_name)
+        records = []
+        start = time.perf_counter()
+        try:
+            while self.step_count < n_steps:
+                record = self.step()
+                record["time"] = time.perf_counter() - start
+                records.append(record)
+                if log_file is not None:
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                for logger in loggers:
+                    logger(record["step"], record, self.vstate)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(_summary(record))
+                stop = callback is not None and callback(record["step"], record, self) is False
+                if checkpoint is not None and (self.step_count % checkpoint_every == 0 or stop):
+                    self.save(checkpoint, extra)
+                if stop:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if log_file is not None:
+                log_file.close()
+        if checkpoint is not None:
+            self.save(checkpoint, extra)
+        return records
+
+
+def _summary(record: dict) -> str:
+    parts = []
+    for g in record["groups"][:4]:
+        label = ",".join(f"{k}={v:g}" for k, v in g["parameters"].items())
+        parts.append(f"{label}: {g['energy']:.4f}±{g['error']:.4f} acc={g['acceptance']:.2f}")
+    if len(record["groups"]) > 4:
+        parts.append("...")
+    return " | ".join(parts)
+
+
+def _progress_bar(total: int, initial: int, enabled: bool, unit_name: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"VMC [{unit_name}]", dynamic_ncols=True)
+
+
+def _open_log(path: Path, resume_step: int):
+    """Open the JSON-lines log for appending, dropping records of steps >= ``resume_step``
+    (they belong to work after the checkpoint that is being resumed and will be redone)."""
+    kept = []
+    if path.exists():
+        with open(path) as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a torn last line from a kill
+                if record.get("step", -1) < resume_step:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+    with open(path, "w") as handle:
+        handle.writelines(kept)
+    return open(path, "a")
+
+
+def read_log(path) -> list[dict[str, Any]]:
+    """Read a ``log.jsonl`` written by :meth:`FoundationVMC.run`."""
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
