@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "to_device", "CheckpointError"]
 
 _FORMAT_VERSION = 1
 
@@ -30,8 +30,40 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or incompatible."""
 
 
+class _KeyData:
+    """Host copy of a typed JAX PRNG key array (typed keys cannot become NumPy arrays)."""
+
+    def __init__(self, key) -> None:
+        self.data = np.asarray(jax.random.key_data(key))
+        self.impl = str(jax.random.key_impl(key))
+
+    def restore(self):
+        return jax.random.wrap_key_data(self.data, impl=self.impl)
+
+
+def _leaf_to_host(leaf):
+    if isinstance(leaf, jax.Array):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return _KeyData(leaf)
+        return np.asarray(jax.device_get(leaf))
+    return leaf
+
+
+def _leaf_from_host(leaf):
+    if isinstance(leaf, _KeyData):
+        return leaf.restore()
+    if isinstance(leaf, np.ndarray):
+        return jax.numpy.asarray(leaf)
+    return leaf
+
+
 def _to_host(tree):
-    return jax.tree_util.tree_map(lambda a: np.asarray(jax.device_get(a)) if isinstance(a, jax.Array) else a, tree)
+    return jax.tree_util.tree_map(_leaf_to_host, tree)
+
+
+def to_device(tree):
+    """Inverse of the host conversion done when saving: NumPy arrays -> JAX arrays, keys rewrapped."""
+    return jax.tree_util.tree_map(_leaf_from_host, tree, is_leaf=lambda x: isinstance(x, _KeyData))
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group_acceptance
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint, to_device
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
 __all__ = ["FoundationVMC", "NonFiniteError", "GroupStats"]
@@ -208,7 +208,7 @@ class FoundationVMC:
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
-        as_jax = partial(jax.tree_util.tree_map, lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a)
+        as_jax = to_device
         self.vstate.parameters = as_jax(data["params"])
         if data.get("model_state"):
             self.vstate.model_state = as_jax(data["model_state"])

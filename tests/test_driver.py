@@ -1,0 +1,127 @@
+"""FoundationVMC: exact resume, atomic checkpoints, NaN detection, per-group statistics."""
+
+import json
+import pickle
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+import optax
+import pytest
+
+from qernel.hamiltonian.trap import HarmonicTrap
+from qernel.sampler import ParameterGrid, make_sampler
+from qernel.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from qernel.training.driver import FoundationVMC, NonFiniteError, read_log
+
+
+def _trap_model(x):
+    """Tiny omega-conditioned two-electron wavefunction (Gaussian x Pade Jastrow)."""
+    r = x[..., :4].reshape(*x.shape[:-1], 2, 2)
+    omega = x[..., 4:5]
+    h = hk.nets.MLP([8, 2])(omega)
+    r12 = jnp.linalg.norm(r[..., 0, :] - r[..., 1, :], axis=-1)
+    return -0.5 * (1.0 + h[..., 0]) * omega[..., 0] * jnp.sum(r**2, (-1, -2)) + r12 / (1.0 + jnp.exp(h[..., 1]) * r12)
+
+
+def _driver(seed=0, preconditioner="minsr"):
+    ham = HarmonicTrap(2, omega=1.0, conditioned_on=("omega",))
+    space = ParameterGrid([[0.5, 1.0]], ("omega",))
+    sampler = make_sampler(ham.hilbert, space, n_chains=16, sweep_size=4)
+    vstate = nk.vqs.MCState(sampler, hk.transform(_trap_model), n_samples=128, n_discard_per_chain=4,
+                            seed=seed, sampler_seed=seed + 1)
+    return FoundationVMC(ham, vstate, optax.sgd(0.05), preconditioner=preconditioner)
+
+
+def _flat(tree):
+    return np.concatenate([np.ravel(np.asarray(a)) for a in jax.tree_util.tree_leaves(tree)])
+
+
+def test_killed_and_resumed_run_follows_the_uninterrupted_trajectory(tmp_path):
+    reference = _driver()
+    reference.run(6, progress=False)
+
+    first = _driver()
+    first.run(3, output_dir=tmp_path, checkpoint_every=1, progress=False)
+    del first  # the process "dies" here
+    resumed = _driver()
+    resumed.restore(tmp_path / "checkpoint.pkl")
+    assert resumed.step_count == 3
+    resumed.run(6, output_dir=tmp_path, progress=False)
+
+    np.testing.assert_array_equal(_flat(resumed.vstate.parameters), _flat(reference.vstate.parameters))
+    np.testing.assert_array_equal(
+        np.asarray(resumed.vstate.sampler_state.σ), np.asarray(reference.vstate.sampler_state.σ)
+    )
+    log = read_log(tmp_path / "log.jsonl")
+    assert [r["step"] for r in log] == list(range(6))
+    ref_energies = [r["energy"] for r in reference.history]
+    assert [r["energy"] for r in log] == pytest.approx(ref_energies, rel=0, abs=0)
+
+
+def test_per_group_statistics_and_adaptation():
+    driver = _driver()
+    records = driver.run(3, progress=False)
+    groups = records[-1]["groups"]
+    assert [g["parameters"]["omega"] for g in groups] == [0.5, 1.0]
+    for g in groups:
+        assert np.isfinite(g["energy"]) and g["error"] > 0 and 0 < g["acceptance"] <= 1
+    # the harmonic-trap energy scales with omega: the groups are resolved separately
+    assert groups[1]["energy"] > groups[0]["energy"] + 0.5
+
+
+def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    driver = _driver()
+    driver.run(2, output_dir=tmp_path, checkpoint_every=1, progress=False)
+    good = load_checkpoint(tmp_path / "checkpoint.pkl")
+    driver.vstate.parameters = jax.tree_util.tree_map(lambda a: a * jnp.nan, driver.vstate.parameters)
+    with pytest.raises(NonFiniteError, match="step 2"):
+        driver.run(4, output_dir=tmp_path, checkpoint_every=1, progress=False)
+    kept = load_checkpoint(tmp_path / "checkpoint.pkl")
+    assert kept["step"] == good["step"] == 2
+    assert np.all(np.isfinite(_flat(kept["params"])))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pkl"
+    save_checkpoint(path, {"step": 1, "params": {"w": np.ones(3)}})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed during write")
+
+    monkeypatch.setattr(pickle, "dump", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"step": 2, "params": {"w": np.zeros(3)}})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]
+
+
+def test_missing_or_foreign_checkpoint_is_reported(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pkl")
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint(tmp_path / "junk.pkl")
+
+
+def test_torn_log_line_is_dropped_on_resume(tmp_path):
+    driver = _driver()
+    driver.run(2, output_dir=tmp_path, progress=False)
+    with open(tmp_path / "log.jsonl", "a") as handle:
+        handle.write('{"step": 2, "ener')  # killed mid-line
+    resumed = _driver()
+    resumed.restore(tmp_path / "checkpoint.pkl")
+    resumed.run(3, output_dir=tmp_path, progress=False)
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1, 2]
+    json.dumps(read_log(tmp_path / "log.jsonl"))
+
+
+def test_bad_driver_arguments():
+    driver = _driver()
+    with pytest.raises(ValueError, match="preconditioner"):
+        FoundationVMC(driver.hamiltonian, driver.vstate, optax.sgd(0.1), preconditioner="kfac")
+    with pytest.raises(ValueError, match="n_steps"):
+        driver.run(-1, progress=False)
