@@ -28,7 +28,7 @@ import netket as nk
 import numpy as np
 import optax
 
-from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group_acceptance
+from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group_acceptance, redraw_parameters
 from .checkpoint import load_checkpoint, save_checkpoint, to_device
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
@@ -75,6 +75,12 @@ def _update_direction(
     )
 
 
+@partial(jax.jit, static_argnums=0)
+def _apply_update(update_fn, direction, optimizer_state, params):
+    updates, new_optimizer_state = update_fn(direction, optimizer_state, params)
+    return new_optimizer_state, optax.apply_updates(params, updates)
+
+
 class FoundationVMC:
     """Train one variational state over all parameter values its sampler's chains carry.
 
@@ -87,6 +93,10 @@ class FoundationVMC:
         clip_width: local-energy clipping width in mean absolute deviations (gradient only).
         target_acceptance: per-group Metropolis acceptance the step sizes are adapted to (None: off).
         operator: the energy operator (default ``hamiltonian.operator()``).
+        redraw_every: for random parameter spaces, draw new parameter values every this many
+            steps (0: never), followed by ``redraw_sweeps`` thermalisation sweeps. The draw key is
+            derived from ``seed`` and the step number, so resumed runs redraw identically.
+        seed: seed of the driver's own randomness (parameter redraws).
     """
 
     def __init__(
@@ -100,6 +110,9 @@ class FoundationVMC:
         clip_width: float | None = 5.0,
         target_acceptance: float | None = 0.5,
         operator=None,
+        redraw_every: int = 0,
+        redraw_sweeps: int = 20,
+        seed: int = 0,
     ) -> None:
         if preconditioner not in ("minsr", "sr", None):
             raise ValueError(f"preconditioner must be 'minsr', 'sr' or None, got {preconditioner!r}")
@@ -117,6 +130,11 @@ class FoundationVMC:
         self.target_acceptance = target_acceptance
         self.operator = operator if operator is not None else hamiltonian.operator()
         self.parameter_space = vstate.sampler.rule.parameter_space
+        if int(redraw_every) != redraw_every or redraw_every < 0:
+            raise ValueError(f"redraw_every must be a non-negative integer, got {redraw_every}")
+        self.redraw_every = int(redraw_every)
+        self.redraw_sweeps = int(redraw_sweeps)
+        self.seed = int(seed)
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
 
@@ -149,6 +167,29 @@ class FoundationVMC:
             )
         return stats
 
+    def adapt(self) -> None:
+        """Adapt each group's Metropolis step size toward ``target_acceptance`` (if enabled)."""
+        if self.target_acceptance is not None:
+            adapt_step_sizes(self.vstate, self.target_acceptance)
+
+    def _sample_and_measure(self):
+        vstate = self.vstate
+        samples = vstate.sample()
+        acceptance = np.asarray(per_group_acceptance(vstate))
+        local_energies = jnp.asarray(vstate.local_estimators(self.operator).data)  # (n_chains, chain_length)
+        stats = self.group_statistics(local_energies, acceptance)
+        bad = [s for s in stats if not (math.isfinite(s.energy) and math.isfinite(s.variance))]
+        if bad:
+            raise NonFiniteError(
+                f"step {self.step_count}: non-finite energy for parameter value(s) "
+                f"{[s.parameters for s in bad]}; stopping (last good checkpoint kept)"
+            )
+        return samples, local_energies, stats
+
+    def measure(self) -> list[GroupStats]:
+        """Sample once and return per-group energy statistics without changing the parameters."""
+        return self._sample_and_measure()[2]
+
     def step(self) -> dict[str, Any]:
         """Advance one optimisation step; returns the step's log record.
 
@@ -157,18 +198,11 @@ class FoundationVMC:
                 left at their last finite values).
         """
         vstate = self.vstate
-        samples = vstate.sample()
-        acceptance = np.asarray(per_group_acceptance(vstate))
-        local_energies = jnp.asarray(vstate.local_estimators(self.operator).data)  # (n_chains, chain_length)
-        if self.target_acceptance is not None:
-            adapt_step_sizes(vstate, self.target_acceptance)
-        stats = self.group_statistics(local_energies, acceptance)
-        bad = [s for s in stats if not (math.isfinite(s.energy) and math.isfinite(s.variance))]
-        if bad:
-            raise NonFiniteError(
-                f"step {self.step_count}: non-finite energy for parameter value(s) "
-                f"{[s.parameters for s in bad]}; stopping (last good checkpoint kept)"
-            )
+        if self.redraw_every and self.step_count > 0 and self.step_count % self.redraw_every == 0:
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), self.step_count)
+            redraw_parameters(vstate, key, n_sweeps=self.redraw_sweeps)
+        samples, local_energies, stats = self._sample_and_measure()
+        self.adapt()
         chain_ids = jnp.asarray(chain_group_ids(vstate))
         group_ids = jnp.broadcast_to(chain_ids[:, None], local_energies.shape).reshape(-1)
         direction = _update_direction(
@@ -177,8 +211,7 @@ class FoundationVMC:
             self._diag_shift(), n_groups=self.parameter_space.n_groups,
             clip_width=self.clip_width, preconditioner=self.preconditioner,
         )
-        updates, new_opt_state = self.optimizer.update(direction, self.optimizer_state, vstate.parameters)
-        new_params = optax.apply_updates(vstate.parameters, updates)
+        new_opt_state, new_params = _apply_update(self.optimizer.update, direction, self.optimizer_state, vstate.parameters)
         if not _tree_all_finite(new_params):
             raise NonFiniteError(
                 f"step {self.step_count}: the parameter update produced NaN/inf; stopping "

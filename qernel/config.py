@@ -1,0 +1,295 @@
+"""Run configuration: TOML files validated before any compute.
+
+A configuration has the sections ``system``, ``parameters``, ``ansatz``, ``sampler``,
+``optimizer`` and ``run`` (see ``examples/configs/``). Every key is checked: an unknown key, a
+wrong type or an out-of-range value raises :class:`ConfigError` naming ``section.key``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+__all__ = [
+    "ConfigError",
+    "SystemConfig",
+    "ParametersConfig",
+    "AnsatzConfig",
+    "SamplerConfig",
+    "OptimizerConfig",
+    "RunSettings",
+    "RunConfig",
+    "load_config",
+    "config_from_dict",
+]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration (message names the offending ``section.key``)."""
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass
+class SystemConfig:
+    """The Hamiltonian. ``kind``: ``"moire"``, ``"trap"`` or ``"electron_gas"``.
+
+    Moiré keys: V (meV), phi (deg), m_star (m_e), a_M (nm), eps, supercell (int or 2x2 list),
+    filling, n_electrons, n_up, polarized, conditioned_on, interaction. Trap keys: n_electrons,
+    omega (Ha), interaction, n_up, polarized, conditioned_on. Electron-gas keys: n_electrons,
+    r_s (bohr), cell, n_up, polarized.
+    """
+
+    kind: str = "moire"
+    V: float = 15.0
+    phi: float = 45.0
+    m_star: float = 0.35
+    a_M: float = 8.031
+    eps: float = 5.0
+    supercell: Any = 1
+    filling: float | None = None
+    n_electrons: int | None = None
+    n_up: int | None = None
+    polarized: bool | None = None
+    conditioned_on: list[str] | None = None
+    interaction: float = 1.0
+    omega: float = 1.0
+    r_s: float = 1.0
+    cell: str = "square"
+
+    def validate(self) -> None:
+        _require(self.kind in ("moire", "trap", "electron_gas"), "system.kind",
+                 f"must be 'moire', 'trap' or 'electron_gas', got {self.kind!r}")
+        if self.kind in ("trap", "electron_gas"):
+            _require(self.n_electrons is not None, "system.n_electrons", f"is required for kind={self.kind!r}")
+
+
+@dataclass
+class ParametersConfig:
+    """Which parameter values the chains carry: ``type`` = ``"grid"`` (``values``: name -> list),
+    ``"uniform"`` (``low``/``high``: name -> float, ``n_groups``, ``redraw_every`` steps) or
+    ``"none"``. ``center``/``scale`` override the network's normalisation."""
+
+    type: str = "grid"
+    values: dict[str, list[float]] = field(default_factory=dict)
+    low: dict[str, float] = field(default_factory=dict)
+    high: dict[str, float] = field(default_factory=dict)
+    n_groups: int = 4
+    redraw_every: int = 0
+    thermalise_sweeps: int = 20
+    center: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _require(self.type in ("grid", "uniform", "none"), "parameters.type",
+                 f"must be 'grid', 'uniform' or 'none', got {self.type!r}")
+        _require(self.n_groups >= 1, "parameters.n_groups", f"must be >= 1, got {self.n_groups}")
+        _require(self.redraw_every >= 0, "parameters.redraw_every", f"must be >= 0, got {self.redraw_every}")
+        _require(self.thermalise_sweeps >= 0, "parameters.thermalise_sweeps",
+                 f"must be >= 0, got {self.thermalise_sweeps}")
+        if self.type == "grid":
+            _require(len(self.values) > 0, "parameters.values", "a grid needs at least one parameter with values")
+            for name, vals in self.values.items():
+                _require(len(vals) > 0 and all(math.isfinite(v) for v in vals), f"parameters.values.{name}",
+                         f"must be a non-empty list of finite numbers, got {vals}")
+        if self.type == "uniform":
+            _require(set(self.low) == set(self.high) and self.low, "parameters.low/high",
+                     "must name the same parameters")
+            for name in self.low:
+                _require(self.low[name] < self.high[name], f"parameters.low.{name}",
+                         f"must be < high ({self.high[name]}), got {self.low[name]}")
+
+
+@dataclass
+class AnsatzConfig:
+    """The wavefunction: ``kind`` = ``"qernel"``, ``"plain_transformer"`` or ``"slater_jastrow"``;
+    the remaining keys are :class:`qernel.ansatz.QERNELConfig` fields."""
+
+    kind: str = "qernel"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _require(self.kind in ("qernel", "plain_transformer", "slater_jastrow"), "ansatz.kind",
+                 f"must be 'qernel', 'plain_transformer' or 'slater_jastrow', got {self.kind!r}")
+        from .ansatz.qernel import QERNELConfig
+
+        allowed = {f.name for f in dataclasses.fields(QERNELConfig)}
+        for key in self.options:
+            _require(key in allowed, f"ansatz.{key}", f"unknown key; allowed: {sorted(allowed)}")
+        try:
+            QERNELConfig(**self.options)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"ansatz: {error}") from error
+
+
+@dataclass
+class SamplerConfig:
+    n_chains: int = 64
+    n_samples: int = 1024
+    sweep_size: int | None = None
+    n_discard_per_chain: int = 10
+    n_thermalise: int = 50
+    rule: str = "gaussian"
+    target_acceptance: float = 0.5
+    chunk_size: int | None = None
+
+    def validate(self) -> None:
+        _require(self.n_chains >= 1, "sampler.n_chains", f"must be >= 1, got {self.n_chains}")
+        _require(self.n_samples >= self.n_chains, "sampler.n_samples",
+                 f"must be >= n_chains ({self.n_chains}), got {self.n_samples}")
+        _require(self.sweep_size is None or self.sweep_size >= 1, "sampler.sweep_size",
+                 f"must be >= 1, got {self.sweep_size}")
+        _require(self.n_discard_per_chain >= 0, "sampler.n_discard_per_chain", f"must be >= 0, got {self.n_discard_per_chain}")
+        _require(self.n_thermalise >= 0, "sampler.n_thermalise", f"must be >= 0, got {self.n_thermalise}")
+        _require(self.rule in ("gaussian", "single"), "sampler.rule", f"must be 'gaussian' or 'single', got {self.rule!r}")
+        _require(0 < self.target_acceptance < 1, "sampler.target_acceptance",
+                 f"must lie in (0, 1), got {self.target_acceptance}")
+        _require(self.chunk_size is None or self.chunk_size >= 1, "sampler.chunk_size", f"must be >= 1, got {self.chunk_size}")
+
+
+@dataclass
+class OptimizerConfig:
+    n_steps: int = 200
+    kind: str = "sgd"
+    learning_rate: float = 0.1
+    learning_rate_decay: float = 0.0
+    preconditioner: str = "minsr"
+    diag_shift: float = 1e-2
+    clip_width: float = 5.0
+    max_update_norm: float | None = 1.0
+
+    def validate(self) -> None:
+        _require(self.n_steps >= 0, "optimizer.n_steps", f"must be >= 0, got {self.n_steps}")
+        _require(self.kind in ("sgd", "adam"), "optimizer.kind", f"must be 'sgd' or 'adam', got {self.kind!r}")
+        _require(self.learning_rate > 0, "optimizer.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.learning_rate_decay >= 0, "optimizer.learning_rate_decay",
+                 f"must be >= 0 (lr / (1 + decay * step)), got {self.learning_rate_decay}")
+        _require(self.preconditioner in ("minsr", "sr", "none"), "optimizer.preconditioner",
+                 f"must be 'minsr', 'sr' or 'none', got {self.preconditioner!r}")
+        _require(self.diag_shift > 0, "optimizer.diag_shift", f"must be > 0, got {self.diag_shift}")
+        _require(self.clip_width > 0, "optimizer.clip_width", f"must be > 0, got {self.clip_width}")
+        _require(self.max_update_norm is None or self.max_update_norm > 0, "optimizer.max_update_norm",
+                 f"must be > 0, got {self.max_update_norm}")
+
+
+@dataclass
+class RunSettings:
+    seed: int = 0
+    output_dir: str = "runs/qernel"
+    checkpoint_every: int = 25
+    dtype: str = "float64"
+
+    def validate(self) -> None:
+        _require(self.checkpoint_every >= 1, "run.checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        _require(self.dtype in ("float32", "float64"), "run.dtype", f"must be 'float32' or 'float64', got {self.dtype!r}")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: one dataclass per TOML section."""
+
+    system: SystemConfig = field(default_factory=SystemConfig)
+    parameters: ParametersConfig = field(default_factory=ParametersConfig)
+    ansatz: AnsatzConfig = field(default_factory=AnsatzConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    def validate(self) -> "RunConfig":
+        for section in dataclasses.fields(self):
+            getattr(self, section.name).validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["ansatz"] = {"kind": self.ansatz.kind, **self.ansatz.options}
+        return data
+
+
+_SECTIONS = {
+    "system": SystemConfig,
+    "parameters": ParametersConfig,
+    "ansatz": AnsatzConfig,
+    "sampler": SamplerConfig,
+    "optimizer": OptimizerConfig,
+    "run": RunSettings,
+}
+
+
+def _check_type(value, annotation, key: str):
+    """Check ``value`` against a (simple) type annotation; ints are accepted for floats."""
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is not None and type(None) in args:  # Optional[...]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(value, inner[0] if len(inner) == 1 else Any, key)
+    if annotation is float:
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key,
+                 f"must be a number, got {type(value).__name__} {value!r}")
+        _require(math.isfinite(value), key, f"must be finite, got {value}")
+        return float(value)
+    if annotation is int:
+        _require(isinstance(value, int) and not isinstance(value, bool), key,
+                 f"must be an integer, got {type(value).__name__} {value!r}")
+        return value
+    if annotation is bool:
+        _require(isinstance(value, bool), key, f"must be true or false, got {value!r}")
+        return value
+    if annotation is str:
+        _require(isinstance(value, str), key, f"must be a string, got {type(value).__name__} {value!r}")
+        return value
+    if origin is list:
+        _require(isinstance(value, list), key, f"must be a list, got {type(value).__name__}")
+        return [_check_type(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _require(isinstance(value, dict), key, f"must be a table, got {type(value).__name__}")
+        return {k: _check_type(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested dicts (e.g. parsed TOML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration must be a table of sections, got {type(data).__name__}")
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; allowed: {sorted(_SECTIONS)}")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name, {})
+        _require(isinstance(raw, dict), name, f"must be a table, got {type(raw).__name__}")
+        if cls is AnsatzConfig:
+            raw = dict(raw)
+            kind = _check_type(raw.pop("kind", "qernel"), str, "ansatz.kind")
+            sections[name] = AnsatzConfig(kind=kind, options=raw)
+            continue
+        hints = get_type_hints(cls)
+        kwargs = {}
+        for key, value in raw.items():
+            _require(key in hints, f"{name}.{key}", f"unknown key; allowed: {sorted(hints)}")
+            kwargs[key] = _check_type(value, hints[key], f"{name}.{key}")
+        sections[name] = cls(**kwargs)
+    return RunConfig(**sections).validate()
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML configuration file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+    return config_from_dict(data)

@@ -1,0 +1,266 @@
+"""Build a whole run (Hamiltonian, parameter space, ansatz, sampler, MCState, driver) from a
+:class:`~qernel.config.RunConfig`; train, resume and evaluate.
+
+This is what the ``qernel`` CLI calls; Python users can call the same functions, or compose the
+pieces themselves as in ``examples/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import netket as nk
+import numpy as np
+import optax
+
+from .config import ConfigError, RunConfig, config_from_dict
+from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
+from .sampler import ParameterGrid, ParameterList, ParameterSpace, UniformRange, make_sampler, no_parameters, thermalise
+from .training.checkpoint import load_checkpoint
+from .training.driver import FoundationVMC
+
+__all__ = [
+    "Run",
+    "build_hamiltonian",
+    "build_parameter_space",
+    "build_model",
+    "build_run",
+    "train",
+    "evaluate_checkpoint",
+]
+
+
+@dataclass
+class Run:
+    """All the objects of one run."""
+
+    config: RunConfig
+    hamiltonian: Any
+    parameter_space: ParameterSpace
+    model: Any
+    vstate: nk.vqs.MCState
+    driver: FoundationVMC
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config.run.output_dir)
+
+
+def _carried_names(config: RunConfig) -> tuple[str, ...]:
+    p = config.parameters
+    if p.type == "grid":
+        return tuple(p.values)
+    if p.type == "uniform":
+        return tuple(p.low)
+    return ()
+
+
+def build_hamiltonian(config: RunConfig):
+    """The Hamiltonian of ``config.system`` (conditioned on the parameters the chains carry)."""
+    s = config.system
+    names = tuple(s.conditioned_on) if s.conditioned_on is not None else _carried_names(config)
+    if set(names) != set(_carried_names(config)):
+        raise ConfigError(
+            f"system.conditioned_on {list(names)} must name the same parameters as the [parameters] "
+            f"section {list(_carried_names(config))}"
+        )
+    try:
+        if s.kind == "moire":
+            return MoireHamiltonian(
+                s.V, s.phi, s.m_star, s.a_M, s.eps, supercell=s.supercell, n_electrons=s.n_electrons,
+                filling=s.filling, n_up=s.n_up, polarized=True if s.polarized is None else s.polarized,
+                conditioned_on=names, interaction=s.interaction,
+            )
+        if s.kind == "trap":
+            return HarmonicTrap(
+                s.n_electrons, s.omega, n_up=s.n_up, polarized=bool(s.polarized), interaction=s.interaction,
+                conditioned_on=names,
+            )
+        if names:
+            raise ConfigError("system: the electron gas carries no parameters; use [parameters] type = 'none'")
+        return ElectronGas(s.n_electrons, s.r_s, cell=s.cell, n_up=s.n_up, polarized=bool(s.polarized))
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"system: {error}") from error
+
+
+def build_parameter_space(config: RunConfig, hamiltonian) -> ParameterSpace:
+    """The parameter space of ``config.parameters``, validated against the Hamiltonian's ranges."""
+    p = config.parameters
+    names = hamiltonian.conditioned_on
+    center = [p.center[n] for n in names] if p.center else None
+    scale = [p.scale[n] for n in names] if p.scale else None
+    try:
+        if p.type == "none":
+            return no_parameters()
+        if p.type == "grid":
+            space = ParameterGrid([p.values[n] for n in names], names, center=center, scale=scale)
+            hamiltonian.check_parameter_values(space.points)
+            return space
+        low = [p.low[n] for n in names]
+        high = [p.high[n] for n in names]
+        hamiltonian.check_parameter_values(np.array([low, high]))
+        return UniformRange(low, high, names, n_groups=p.n_groups, center=center, scale=scale)
+    except ValueError as error:
+        raise ConfigError(f"parameters: {error}") from error
+
+
+def _cusp_coupling(hamiltonian) -> float:
+    if isinstance(hamiltonian, MoireHamiltonian):
+        return hamiltonian.coulomb_strength * hamiltonian.interaction
+    if isinstance(hamiltonian, HarmonicTrap):
+        return hamiltonian.parameters["interaction"]
+    return 1.0
+
+
+def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
+    """The Haiku model (``hk.Transformed``) of ``config.ansatz`` for this Hamiltonian."""
+    from .ansatz import qernel as ansatz
+
+    options = dict(config.ansatz.options)
+    options.setdefault("dtype", config.run.dtype)
+    options.setdefault("cusp_coupling", _cusp_coupling(hamiltonian))
+    if isinstance(hamiltonian, HarmonicTrap):
+        options.setdefault("length_scale", 1.0 / math.sqrt(hamiltonian.parameters["omega"]))
+    qconfig = ansatz.QERNELConfig(**options)
+    center = np.asarray(space.center) if space.n_parameters else None
+    scale = np.asarray(space.scale) if space.n_parameters else None
+    if config.ansatz.kind == "qernel":
+        return ansatz.make_qernel(qconfig, hamiltonian.hilbert, center, scale)
+    if config.ansatz.kind == "plain_transformer":
+        return ansatz.make_plain_transformer(qconfig, hamiltonian.hilbert, center, scale)
+    from .ansatz.slater_jastrow import make_slater_jastrow
+
+    return make_slater_jastrow(qconfig, hamiltonian.hilbert, center, scale)
+
+
+def _optimizer(config: RunConfig) -> optax.GradientTransformation:
+    o = config.optimizer
+    schedule = lambda step: o.learning_rate / (1.0 + o.learning_rate_decay * step)  # noqa: E731
+    base = optax.sgd(schedule) if o.kind == "sgd" else optax.adam(schedule)
+    if o.max_update_norm is not None:
+        return optax.chain(optax.clip_by_global_norm(o.max_update_norm), base)
+    return base
+
+
+def build_run(config: RunConfig | dict) -> Run:
+    """Construct every object of a run (no sampling or training yet beyond model initialisation)."""
+    if isinstance(config, dict):
+        config = config_from_dict(config)
+    if config.run.dtype == "float32":
+        jax.config.update("jax_enable_x64", False)
+    hamiltonian = build_hamiltonian(config)
+    space = build_parameter_space(config, hamiltonian)
+    model = build_model(config, hamiltonian, space)
+    s = config.sampler
+    n_chains = s.n_chains
+    if n_chains % space.n_groups:
+        raise ConfigError(
+            f"sampler.n_chains={n_chains} must be a multiple of the number of parameter groups ({space.n_groups})"
+        )
+    if s.n_samples % n_chains:
+        raise ConfigError(f"sampler.n_samples={s.n_samples} must be a multiple of sampler.n_chains={n_chains}")
+    sweep = s.sweep_size if s.sweep_size is not None else max(1, hamiltonian.n_electrons)
+    dtype = np.float32 if config.run.dtype == "float32" else np.float64
+    sampler = make_sampler(hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=sweep, rule=s.rule, dtype=dtype)
+    seed = config.run.seed
+    vstate = nk.vqs.MCState(
+        sampler, model, n_samples=s.n_samples, n_discard_per_chain=s.n_discard_per_chain,
+        chunk_size=s.chunk_size, seed=seed, sampler_seed=seed + 1,
+    )
+    o = config.optimizer
+    driver = FoundationVMC(
+        hamiltonian, vstate, _optimizer(config),
+        preconditioner=None if o.preconditioner == "none" else o.preconditioner,
+        diag_shift=o.diag_shift, clip_width=o.clip_width, target_acceptance=s.target_acceptance,
+        redraw_every=config.parameters.redraw_every, redraw_sweeps=config.parameters.thermalise_sweeps, seed=seed,
+    )
+    return Run(config, hamiltonian, space, model, vstate, driver)
+
+
+def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None) -> Run:
+    """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.pkl``.
+
+    Raises:
+        CheckpointError: ``resume`` without a checkpoint in the output directory.
+    """
+    run = build_run(config)
+    out = Path(output_dir or run.config.run.output_dir)
+    checkpoint = out / "checkpoint.pkl"
+    if resume:
+        run.driver.restore(checkpoint)
+    else:
+        if checkpoint.exists():
+            raise ConfigError(
+                f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir"
+            )
+        # thermalise all chains, adapting their step sizes per group on the way
+        for _ in range(max(1, run.config.sampler.n_thermalise // 10)):
+            thermalise(run.vstate, 10)
+            run.driver.adapt()
+    run.driver.run(
+        run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
+        progress=progress, extra={"config": run.config.to_dict()},
+    )
+    return run
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
+    n_thermalise: int = 100, seed: int = 1234,
+) -> list[dict[str, Any]]:
+    """Energies of a trained model at given parameter values (also ones never trained on).
+
+    Args:
+        checkpoint: a ``checkpoint.pkl`` written by training.
+        values: parameter name -> list of values (a grid over all names); default: the training grid.
+        n_samples: samples for the estimate (default: the run's ``sampler.n_samples``, times 4).
+        n_thermalise: thermalisation sweeps before sampling (step sizes adapted on the way).
+
+    Returns:
+        One record per parameter value: parameters, energy, error, variance, tau_corr, acceptance
+        (energies in user units).
+    """
+    data = load_checkpoint(checkpoint)
+    config = config_from_dict(data["config"])
+    reference = build_run(config)
+    names = reference.hamiltonian.conditioned_on
+    if values is None:
+        space = reference.parameter_space
+        if isinstance(space, UniformRange):
+            raise ConfigError("the run sampled a uniform range: give the values to evaluate, e.g. --param V=5,10")
+    else:
+        unknown = set(values) - set(names)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {sorted(unknown)}; the model is conditioned on {list(names)}")
+        missing = set(names) - set(values)
+        if missing:
+            raise ConfigError(f"give values for every conditioned parameter; missing {sorted(missing)}")
+        reference.hamiltonian.check_parameter_values(
+            np.array(np.meshgrid(*[values[n] for n in names], indexing="ij")).reshape(len(names), -1).T
+        )
+        space = ParameterGrid([values[n] for n in names], names,
+                              center=reference.parameter_space.center, scale=reference.parameter_space.scale)
+    n_groups = space.n_groups
+    per_group = max(1, config.sampler.n_chains // max(1, reference.parameter_space.n_groups))
+    n_chains = per_group * n_groups
+    total = n_samples or 4 * config.sampler.n_samples
+    total = int(math.ceil(total / n_chains) * n_chains)
+    sweep = config.sampler.sweep_size or max(1, reference.hamiltonian.n_electrons)
+    sampler = make_sampler(reference.hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=sweep,
+                           rule=config.sampler.rule)
+    vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
+                            sampler_seed=seed)
+    vstate.parameters = jax.tree_util.tree_map(np.asarray, data["params"])
+    if data.get("model_state"):
+        vstate.model_state = data["model_state"]
+    evaluator = FoundationVMC(reference.hamiltonian, vstate, optax.sgd(0.0), preconditioner=None)
+    for _ in range(max(1, n_thermalise // 10)):
+        thermalise(vstate, 10)
+        evaluator.adapt()
+    return [g.as_dict() for g in evaluator.measure()]
