@@ -1,0 +1,49 @@
+"""Reference energies from simple, exactly specified states (independent of any trained model).
+
+:func:`bloch_slater_energy`: the Slater determinant of the exact non-interacting Bloch orbitals
+(plane-wave diagonalisation, :mod:`qernel.hamiltonian.bands`) evaluated, Coulomb included, on
+the interacting moiré Hamiltonian by Monte Carlo. It is a variational upper bound to the
+interacting ground-state energy, the natural baseline a correlated wavefunction must beat.
+"""
+
+from __future__ import annotations
+
+import haiku as hk
+import jax.numpy as jnp
+import netket as nk
+import numpy as np
+
+from .hamiltonian import MoireHamiltonian, split_sample
+from .hamiltonian.bands import slater_log_amplitude
+from .sampler import ParameterList, make_sampler
+
+__all__ = ["bloch_slater_energy"]
+
+
+def bloch_slater_energy(
+    hamiltonian: MoireHamiltonian, V: float, *, n_samples: int = 4096, n_chains: int = 64, seed: int = 0
+) -> tuple[float, float]:
+    """Energy (meV) and its Monte Carlo error of the non-interacting Bloch Slater determinant at depth V.
+
+    Args:
+        hamiltonian: the (interacting) moiré Hamiltonian; its supercell and spin sector are used.
+        V: moiré depth in meV for both the orbitals and the Hamiltonian.
+        n_samples, n_chains, seed: Monte Carlo settings.
+    """
+    exact = hamiltonian.noninteracting_ground_state(V=V)
+    logpsi = slater_log_amplitude(exact.orbitals_up, exact.orbitals_down if hamiltonian.n_down else None)
+    n = hamiltonian.n_electrons
+
+    def model(x):
+        positions, _ = split_sample(x, n)
+        return logpsi(positions) + hk.get_parameter("zero", (), init=jnp.zeros)  # MCState needs a parameter
+
+    names = hamiltonian.conditioned_on
+    point = [V if name == "V" else hamiltonian.parameters[name] for name in names]
+    space = ParameterList([point], names)
+    sampler = make_sampler(hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=2 * n)
+    vstate = nk.vqs.MCState(sampler, hk.transform(model), n_samples=n_samples, n_discard_per_chain=50, seed=seed,
+                            sampler_seed=seed)
+    stats = vstate.expect(hamiltonian.operator())
+    unit = hamiltonian.energy_unit
+    return float(np.real(stats.mean)) * unit, float(stats.error_of_mean) * unit
