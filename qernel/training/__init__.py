@@ -1,1 +1,24 @@
 """Foundation VMC: per-group centred gradients and natural gradients, driver, checkpoints."""
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .driver import FoundationVMC, GroupStats, NonFiniteError, read_log
+from .gradient import centred_local_energies, foundation_gradient, natural_gradient
+from .groups import center_within_groups, clip_within_groups, group_counts, group_means, group_sample_weights
+
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
+    "FoundationVMC",
+    "GroupStats",
+    "NonFiniteError",
+    "read_log",
+    "centred_local_energies",
+    "foundation_gradient",
+    "natural_gradient",
+    "center_within_groups",
+    "clip_within_groups",
+    "group_counts",
+    "group_means",
+    "group_sample_weights",
+]

@@ -32,7 +32,7 @@ from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group
 from .checkpoint import load_checkpoint, save_checkpoint, to_device
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
-__all__ = ["FoundationVMC", "NonFiniteError", "GroupStats"]
+__all__ = ["FoundationVMC", "NonFiniteError", "GroupStats", "read_log"]
 
 
 class NonFiniteError(FloatingPointError):
