@@ -2,6 +2,7 @@
 
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--json OUT]
+    qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
 """
 
@@ -121,6 +122,26 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_scan(args) -> int:
+    from .scan import scan_checkpoint, write_scan
+
+    params = _parse_params(args.param)
+    if not params or len(params) != 1:
+        raise SystemExit("give exactly one --param NAME=start:stop:count (or NAME=v1,v2,...) to scan")
+    (name, values), = params.items()
+    density_at = [float(v) for v in args.density_at.split(",")] if args.density_at else []
+    result = scan_checkpoint(args.checkpoint, name, values, n_samples=args.n_samples, density_at=density_at)
+    paths = write_scan(result, args.output_dir, args.unit)
+    print(f"{name:>8s} {'E':>11s} {'err':>7s} {'E_int':>11s} {'err':>7s} {'|rho(g)|':>9s} {'err':>7s}")
+    for row in result.rows:
+        print(f"{row[name]:8.3f} {row['E']:11.4f} {row['E_error']:7.4f} {row['E_int']:11.4f} "
+              f"{row['E_int_error']:7.4f} {row['order_parameter']:9.4f} {row['order_parameter_error']:7.4f}")
+    for t in result.transitions:
+        print(f"steepest change of {t.quantity}: {name} = {t.location:.3f} ± {t.error:.3f} (slope {t.slope:.3g})")
+    print("wrote", ", ".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qernel", description="Foundation neural wavefunctions (JAX/Haiku/NetKet).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", default="user units")
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("scan", help="observables on a dense parameter grid; locate the transition")
+    p.add_argument("checkpoint")
+    p.add_argument("--param", action="append", required=True, help="NAME=start:stop:count or NAME=v1,v2,...")
+    p.add_argument("--n-samples", type=int, default=None)
+    p.add_argument("--density-at", default="", help="comma-separated values at which to plot density maps")
+    p.add_argument("--output-dir", default="scan")
+    p.add_argument("--unit", default="meV")
+    p.set_defaults(func=_cmd_scan)
     p = sub.add_parser("demo", help="small moiré foundation run (the README's main job)")
     p.add_argument("--output-dir", default="runs/demo")
     p.add_argument("--steps", type=int, default=None)

@@ -31,6 +31,7 @@ __all__ = [
     "build_run",
     "train",
     "evaluate_checkpoint",
+    "state_at_values",
 ]
 
 
@@ -210,21 +211,22 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
     return run
 
 
-def evaluate_checkpoint(
+def state_at_values(
     checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
     n_thermalise: int = 100, seed: int = 1234,
-) -> list[dict[str, Any]]:
-    """Energies of a trained model at given parameter values (also ones never trained on).
+):
+    """A thermalised ``MCState`` of a trained model whose chains carry the given parameter values.
 
     Args:
         checkpoint: a ``checkpoint.pkl`` written by training.
-        values: parameter name -> list of values (a grid over all names); default: the training grid.
-        n_samples: samples for the estimate (default: the run's ``sampler.n_samples``, times 4).
-        n_thermalise: thermalisation sweeps before sampling (step sizes adapted on the way).
+        values: parameter name -> list of values (a grid over all names), also values never
+            trained on; default: the training grid.
+        n_samples: samples per ``sample()`` over all values (default: 4x the run's ``n_samples``).
+        n_thermalise: thermalisation sweeps (step sizes adapted per value on the way).
 
     Returns:
-        One record per parameter value: parameters, energy, error, variance, tau_corr, acceptance
-        (energies in user units).
+        ``(run, vstate, evaluator)``: the rebuilt training run (Hamiltonian, config), the
+        evaluation state and a parameter-free :class:`FoundationVMC` for measurements.
     """
     data = load_checkpoint(checkpoint)
     config = config_from_dict(data["config"])
@@ -241,21 +243,22 @@ def evaluate_checkpoint(
         missing = set(names) - set(values)
         if missing:
             raise ConfigError(f"give values for every conditioned parameter; missing {sorted(missing)}")
-        reference.hamiltonian.check_parameter_values(
-            np.array(np.meshgrid(*[values[n] for n in names], indexing="ij")).reshape(len(names), -1).T
-        )
+        grid = np.array(np.meshgrid(*[values[n] for n in names], indexing="ij")).reshape(len(names), -1).T
+        try:
+            reference.hamiltonian.check_parameter_values(grid)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
         space = ParameterGrid([values[n] for n in names], names,
                               center=reference.parameter_space.center, scale=reference.parameter_space.scale)
-    n_groups = space.n_groups
     per_group = max(1, config.sampler.n_chains // max(1, reference.parameter_space.n_groups))
-    n_chains = per_group * n_groups
+    n_chains = per_group * space.n_groups
     total = n_samples or 4 * config.sampler.n_samples
     total = int(math.ceil(total / n_chains) * n_chains)
     sweep = config.sampler.sweep_size or max(1, reference.hamiltonian.n_electrons)
     sampler = make_sampler(reference.hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=sweep,
                            rule=config.sampler.rule)
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
-                            sampler_seed=seed)
+                            sampler_seed=seed, chunk_size=config.sampler.chunk_size)
     vstate.parameters = jax.tree_util.tree_map(np.asarray, data["params"])
     if data.get("model_state"):
         vstate.model_state = data["model_state"]
@@ -263,4 +266,17 @@ def evaluate_checkpoint(
     for _ in range(max(1, n_thermalise // 10)):
         thermalise(vstate, 10)
         evaluator.adapt()
+    return reference, vstate, evaluator
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
+    n_thermalise: int = 100, seed: int = 1234,
+) -> list[dict[str, Any]]:
+    """Energies of a trained model at given parameter values (also ones never trained on).
+
+    Arguments as :func:`state_at_values`. Returns one record per parameter value: parameters,
+    energy, error, variance, tau_corr, acceptance (energies in user units).
+    """
+    _, _, evaluator = state_at_values(checkpoint, values, n_samples=n_samples, n_thermalise=n_thermalise, seed=seed)
     return [g.as_dict() for g in evaluator.measure()]

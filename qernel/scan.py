@@ -1,0 +1,241 @@
+"""Scan a trained foundation model over a dense parameter grid and locate the transition.
+
+For every value of one scanned parameter (e.g. the moiré depth V) the model is sampled and the
+observables of :mod:`qernel.observables` are measured: total, kinetic, one-body and interaction
+energy, the crystal order parameter ``|<rho(g)>|`` (first moiré shell), the structure-factor
+peak and density maps. The transition is located from the data: the position of the largest
+slope of E_int(V) (and of the order parameter), with an uncertainty from a parametric bootstrap
+of the Monte Carlo error bars (resample every point within its error, recompute the location).
+No threshold is chosen by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .observables import crystal_order_parameter, density_map, measure_energy, structure_factor
+from .run import state_at_values
+
+__all__ = ["ScanResult", "locate_transition", "scan_checkpoint", "plot_scan"]
+
+
+@dataclass
+class TransitionEstimate:
+    """Location of the steepest change of a quantity along the scan (user units of the parameter)."""
+
+    quantity: str
+    location: float
+    error: float
+    slope: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def locate_transition(
+    x, y, y_error, *, quantity: str = "", n_bootstrap: int = 2000, seed: int = 0
+) -> TransitionEstimate:
+    """Location of the largest |dy/dx| of a scanned curve, with a bootstrap uncertainty.
+
+    The finite-difference slope between neighbouring points is assigned to their midpoint;
+    the location is the midpoint of the steepest segment. The uncertainty is the standard
+    deviation of that location over ``n_bootstrap`` curves resampled within the error bars,
+    combined in quadrature with half the local grid spacing (the resolution of the scan).
+
+    Args:
+        x: (M,) scanned parameter values, strictly increasing, M >= 3.
+        y, y_error: (M,) the quantity and its Monte Carlo error.
+    """
+    x, y, y_error = (np.asarray(a, dtype=float) for a in (x, y, y_error))
+    if x.ndim != 1 or len(x) < 3 or y.shape != x.shape or y_error.shape != x.shape:
+        raise ValueError(f"x, y, y_error must be 1D of equal length >= 3, got {x.shape}, {y.shape}, {y_error.shape}")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x must be strictly increasing")
+    mid = 0.5 * (x[1:] + x[:-1])
+    dx = np.diff(x)
+
+    def steepest(values):
+        slopes = np.diff(values, axis=-1) / dx
+        return np.argmax(np.abs(slopes), axis=-1), slopes
+
+    index, slopes = steepest(y)
+    rng = np.random.default_rng(seed)
+    errors = np.where(np.isfinite(y_error), y_error, 0.0)
+    resampled = y + rng.standard_normal((n_bootstrap, len(y))) * errors
+    boot_index, _ = steepest(resampled)
+    spread = float(np.std(mid[boot_index]))
+    resolution = 0.5 * float(dx[index])
+    return TransitionEstimate(quantity, float(mid[index]), math.hypot(spread, resolution), float(slopes[index]))
+
+
+@dataclass
+class ScanResult:
+    """Per-value observables of a scan (energies in user units; ``*_error`` are MC errors)."""
+
+    parameter: str
+    rows: list[dict[str, float]]
+    transitions: list[TransitionEstimate]
+    densities: dict[float, Any]
+
+    def column(self, name: str) -> np.ndarray:
+        return np.array([row[name] for row in self.rows])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parameter": self.parameter,
+            "rows": self.rows,
+            "transitions": [t.to_dict() for t in self.transitions],
+        }
+
+
+def scan_checkpoint(
+    checkpoint: str | Path,
+    parameter: str,
+    values,
+    *,
+    n_samples: int | None = None,
+    density_at=(),
+    n_bins: int = 24,
+    seed: int = 1234,
+) -> ScanResult:
+    """Evaluate a trained model at every value of ``parameter`` (others fixed) and locate the transition.
+
+    Args:
+        checkpoint: training checkpoint.
+        parameter: the scanned carried parameter (e.g. ``"V"``); the model must carry exactly it.
+        values: (M,) increasing values, may include values never trained on.
+        n_samples: total samples over all values (default: 512 per value).
+        density_at: values at which density maps are kept (must be among ``values``).
+    """
+    values = sorted(float(v) for v in values)
+    n_samples = n_samples or 512 * len(values)
+    run, vstate, evaluator = state_at_values(checkpoint, {parameter: values}, n_samples=n_samples, seed=seed)
+    ham = run.hamiltonian
+    vstate.sample()
+    energies = measure_energy(vstate, ham)
+    groups = None
+    samples = vstate.samples
+    order = crystal_order_parameter(samples, ham)
+    sq = structure_factor(samples, ham)
+    maps = density_map(samples, ham, n_bins=n_bins)
+    n = ham.n_electrons
+    rows = []
+    for key in sorted(energies):
+        e = energies[key]
+        peak_q, peak = sq[key].peak(connected=False)
+        rows.append({
+            parameter: float(e.parameters[parameter]),
+            "E": float(e.total.mean), "E_error": float(e.total.error),
+            "E_kin": float(e.kinetic.mean), "E_kin_error": float(e.kinetic.error),
+            "E_pot": float(e.one_body.mean), "E_pot_error": float(e.one_body.error),
+            "E_int": float(e.interaction.mean), "E_int_error": float(e.interaction.error),
+            "E_per_electron": float(e.total.mean) / n,
+            "order_parameter": float(order[key].value.mean), "order_parameter_error": float(order[key].value.error),
+            "order_noise_floor": float(order[key].noise_floor),
+            "S_peak_q": float(peak_q), "S_peak": float(peak.mean), "S_peak_error": float(peak.error),
+        })
+    del groups
+    x = np.array([r[parameter] for r in rows])
+    transitions = []
+    if len(rows) >= 3:
+        for quantity in ("E_int", "order_parameter"):
+            y = np.array([r[quantity] for r in rows])
+            err = np.array([r[quantity + "_error"] for r in rows])
+            transitions.append(locate_transition(x, y, err, quantity=quantity))
+    keep = {float(v) for v in density_at}
+    densities = {float(k[0]): maps[k] for k in maps if float(maps[k].parameters[parameter]) in keep}
+    return ScanResult(parameter, rows, transitions, densities)
+
+
+def write_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
+    """Write ``scan.csv``, ``scan.json`` and the PNG plots to ``output_dir``; returns the paths."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "scan.csv", out / "scan.json"]
+    with open(paths[0], "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(result.rows[0]))
+        writer.writeheader()
+        writer.writerows(result.rows)
+    paths[1].write_text(json.dumps(result.to_dict(), indent=2))
+    paths += plot_scan(result, out, unit)
+    return paths
+
+
+def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
+    """PNG plots: energies, dE_int/dp, order parameter, S(q) peak, and density maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(output_dir)
+    p = result.parameter
+    x = result.column(p)
+    col = result.column
+    marks = {t.quantity: t for t in result.transitions}
+    paths = []
+
+    def mark(ax, quantity):
+        if quantity in marks:
+            t = marks[quantity]
+            ax.axvspan(t.location - t.error, t.location + t.error, color="C3", alpha=0.15)
+            ax.axvline(t.location, color="C3", lw=1, label=f"steepest change {t.location:.2f} ± {t.error:.2f}")
+            ax.legend(fontsize=8)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].errorbar(x, col("E"), col("E_error"), fmt="o-", ms=3, label="E")
+    axes[0].set(xlabel=p, ylabel=f"E [{unit}]", title="total energy")
+    axes[1].errorbar(x, col("E_int"), col("E_int_error"), fmt="o-", ms=3, color="C1")
+    axes[1].set(xlabel=p, ylabel=f"E_int [{unit}]", title="interaction energy")
+    mark(axes[1], "E_int")
+    fig.tight_layout()
+    paths.append(out / "energy.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    mid = 0.5 * (x[1:] + x[:-1])
+    slope = np.diff(col("E_int")) / np.diff(x)
+    slope_err = np.hypot(col("E_int_error")[1:], col("E_int_error")[:-1]) / np.diff(x)
+    ax.errorbar(mid, slope, slope_err, fmt="o-", ms=3, color="C1")
+    ax.set(xlabel=p, ylabel=f"dE_int/d{p}", title="slope of the interaction energy")
+    mark(ax, "E_int")
+    fig.tight_layout()
+    paths.append(out / "dEint.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2")
+    axes[0].plot(x, col("order_noise_floor"), "k:", lw=1, label="noise floor")
+    axes[0].set(xlabel=p, ylabel="|<rho(g)>|", title="density contrast (order parameter)")
+    mark(axes[0], "order_parameter")
+    axes[1].errorbar(x, col("S_peak"), col("S_peak_error"), fmt="o-", ms=3, color="C4")
+    axes[1].set(xlabel=p, ylabel="max S(q)", title="structure-factor peak")
+    fig.tight_layout()
+    paths.append(out / "order.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    for value, dmap in sorted(result.densities.items()):
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        n_bins = dmap.density.mean.shape[0]
+        s = (np.arange(n_bins) + 0.5) / n_bins
+        s1, s2 = np.meshgrid(s, s, indexing="ij")
+        r = np.stack([s1, s2], -1) @ np.asarray(dmap.supercell_vectors)
+        im = ax.scatter(r[..., 0].ravel(), r[..., 1].ravel(), c=dmap.density.mean.ravel(), s=18, marker="h",
+                        cmap="viridis")
+        fig.colorbar(im, ax=ax, label="density [1/a_M^2]")
+        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g}")
+        fig.tight_layout()
+        paths.append(out / f"density_{p}_{value:g}.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
