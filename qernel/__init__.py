@@ -14,21 +14,25 @@ gas) through NetKet's Monte Carlo machinery. Subpackages:
 Everything listed in the subpackages' ``__all__`` is re-exported here.
 """
 
-from . import ansatz, hamiltonian, observables, sampler, training, units
-from .ansatz import *  # noqa: F401,F403
+from ._xla import configure_xla_cpu_runtime
+
+configure_xla_cpu_runtime()  # before anything below touches JAX's CPU backend
+
+from . import ansatz, hamiltonian  # noqa: E402, observables, sampler, training, units
+from .ansatz import *  # noqa: F401,F403,E402
 from .ansatz import __all__ as _ansatz_all
-from .config import *  # noqa: F401,F403
+from .config import *  # noqa: F401,F403,E402
 from .config import __all__ as _config_all
-from .hamiltonian import *  # noqa: F401,F403
+from .hamiltonian import *  # noqa: F401,F403,E402
 from .hamiltonian import __all__ as _hamiltonian_all
-from .observables import *  # noqa: F401,F403
+from .observables import *  # noqa: F401,F403,E402
 from .observables import __all__ as _observables_all
 from .reference import bloch_slater_energy
-from .run import *  # noqa: F401,F403
+from .run import *  # noqa: F401,F403,E402
 from .run import __all__ as _run_all
-from .sampler import *  # noqa: F401,F403
+from .sampler import *  # noqa: F401,F403,E402
 from .sampler import __all__ as _sampler_all
-from .training import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403,E402
 from .training import __all__ as _training_all
 
 __version__ = "0.1.0"
