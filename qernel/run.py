@@ -137,7 +137,12 @@ def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
         return ansatz.make_plain_transformer(qconfig, hamiltonian.hilbert, center, scale)
     from .ansatz.slater_jastrow import make_slater_jastrow
 
-    return make_slater_jastrow(qconfig, hamiltonian.hilbert, center, scale)
+    # the Slater-Jastrow baseline is not conditioned on the parameters (one state per value)
+    return make_slater_jastrow(
+        hamiltonian.hilbert, cusp_coupling=qconfig.cusp_coupling, complex_output=qconfig.complex_output,
+        dtype=qconfig.dtype, jastrow_smooth=qconfig.jastrow_smooth, length_scale=qconfig.length_scale,
+        log_abs_only=qconfig.log_abs_only, twist=qconfig.twist,
+    )
 
 
 def _optimizer(config: RunConfig) -> optax.GradientTransformation:

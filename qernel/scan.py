@@ -23,7 +23,7 @@ import numpy as np
 from .observables import crystal_order_parameter, density_map, measure_energy, structure_factor
 from .run import state_at_values
 
-__all__ = ["ScanResult", "locate_transition", "scan_checkpoint", "plot_scan"]
+__all__ = ["ScanResult", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan", "write_scan"]
 
 
 @dataclass
@@ -176,6 +176,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     import matplotlib.pyplot as plt
 
     out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     p = result.parameter
     x = result.column(p)
     col = result.column

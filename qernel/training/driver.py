@@ -59,10 +59,10 @@ def _tree_all_finite(tree) -> bool:
     return bool(all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves))
 
 
-@partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner"))
+@partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner", "chunk_size"))
 def _update_direction(
     apply_fun, params, model_state, samples, local_energies, group_ids, diag_shift,
-    *, n_groups: int, clip_width: float | None, preconditioner: str | None,
+    *, n_groups: int, clip_width: float | None, preconditioner: str | None, chunk_size: int | None = None,
 ):
     def logpsi(p, x):
         return apply_fun({"params": p, **model_state}, x)
@@ -71,7 +71,7 @@ def _update_direction(
     if preconditioner is None:
         return foundation_gradient(logpsi, params, samples, centred, weights)
     return natural_gradient(
-        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner
+        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size
     )
 
 
@@ -209,7 +209,7 @@ class FoundationVMC:
             vstate._apply_fun, vstate.parameters, vstate.model_state,
             samples.reshape(-1, samples.shape[-1]), local_energies.reshape(-1), group_ids,
             self._diag_shift(), n_groups=self.parameter_space.n_groups,
-            clip_width=self.clip_width, preconditioner=self.preconditioner,
+            clip_width=self.clip_width, preconditioner=self.preconditioner, chunk_size=vstate.chunk_size,
         )
         new_opt_state, new_params = _apply_update(self.optimizer.update, direction, self.optimizer_state, vstate.parameters)
         if not _tree_all_finite(new_params):
