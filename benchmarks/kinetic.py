@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import qernel  # noqa: F401  (first: selects XLA's classic CPU runtime before NetKet starts JAX)
+import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
 import jax
 import jax.numpy as jnp
 import netket as nk

@@ -14,9 +14,9 @@ gas) through NetKet's Monte Carlo machinery. Subpackages:
 Everything listed in the subpackages' ``__all__`` is re-exported here.
 """
 
-from ._xla import configure_xla_cpu_runtime
+from ._xla import pin_to_one_cpu
 
-configure_xla_cpu_runtime()  # before anything below touches JAX's CPU backend
+pin_to_one_cpu()  # before JAX starts its threads: avoids an XLA CPU deadlock (see qernel/_xla.py)
 
 from . import ansatz, hamiltonian  # noqa: E402, observables, sampler, training, units
 from .ansatz import *  # noqa: F401,F403,E402

@@ -1,44 +1,34 @@
-"""XLA CPU runtime setting applied when qernel is imported (before JAX creates its CPU backend).
+"""CPU affinity applied when qernel is imported, to avoid an XLA CPU deadlock seen on our machines.
 
-With jax/jaxlib 0.10.2, XLA's CPU "thunk" runtime was observed to deadlock (all worker threads
-idle, the result never delivered) on some of qernel's programs: NetKet's Hessian-based
-``KineticEnergy`` of the QERNEL model, and occasionally the determinant / linear-solve kernels of
-training steps. The classic CPU runtime runs the same programs correctly at the same speed, so
-qernel selects it by adding ``--xla_cpu_use_thunk_runtime=false`` to ``XLA_FLAGS`` unless the
-user already set that flag, or sets ``QERNEL_KEEP_XLA_FLAGS=1``. GPU backends are unaffected.
-The flag only takes effect if no JAX computation has run before ``import qernel``.
+With jax/jaxlib 0.10.x on the project's CPU machines (2-core VMs), XLA's CPU runtime
+intermittently deadlocked: every worker thread idle in a futex wait, the compilation or the
+result never delivered (seen in compiling new programs, in determinant / linear-solve kernels
+and in NetKet's Hessian-based kinetic operator; reproduced 4 times in 4 runs of the same script).
+Restricting the process to a single CPU made the same script complete every time. qernel
+therefore pins the importing process to one CPU of its allowed set, chosen from the pytest-xdist
+worker index or the process id so that parallel processes spread over the cores.
+
+Set ``QERNEL_PIN_CPU=0`` to keep the affinity untouched (e.g. on large CPU nodes after checking
+that no hang occurs there, or on GPU machines where the host threads matter little).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+import re
 
-_FLAG_NAME = "xla_cpu_use_thunk_runtime"
-
-
-def configure_xla_cpu_runtime() -> None:
-    """Add ``--xla_cpu_use_thunk_runtime=false`` to ``XLA_FLAGS`` (see module docstring)."""
-    if os.environ.get("QERNEL_KEEP_XLA_FLAGS") == "1":
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if _FLAG_NAME in flags:
-        return
-    os.environ["XLA_FLAGS"] = f"{flags} --{_FLAG_NAME}=false".strip()
-    if _backends_initialised():
-        warnings.warn(
-            "JAX's backend was initialised before qernel was imported (e.g. by `import netket`), so "
-            f"qernel could not select XLA's classic CPU runtime (--{_FLAG_NAME}=false), which avoids a "
-            "deadlock of jaxlib 0.10.2's CPU runtime on some programs. Import qernel before netket, or "
-            f"set XLA_FLAGS=--{_FLAG_NAME}=false in the environment.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+__all__ = ["pin_to_one_cpu"]
 
 
-def _backends_initialised() -> bool:
-    try:
-        from jax._src import xla_bridge
-    except ImportError:  # pragma: no cover - JAX internals moved
-        return False
-    return bool(getattr(xla_bridge, "_backends", None))
+def pin_to_one_cpu() -> int | None:
+    """Pin this process to one allowed CPU (see module docstring); returns the CPU or None."""
+    if os.environ.get("QERNEL_PIN_CPU", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) <= 1:
+        return allowed[0] if allowed else None
+    worker = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
+    index = int(worker.group(1)) if worker else os.getpid()
+    cpu = allowed[index % len(allowed)]
+    os.sched_setaffinity(0, {cpu})
+    return cpu

@@ -1,6 +1,6 @@
-"""Test-session setup: select XLA's classic CPU runtime before any test imports NetKet/JAX backends
-(see qernel/_xla.py for why)."""
+"""Test-session setup: pin each test process (or xdist worker) to one CPU before JAX starts its
+threads (see qernel/_xla.py for why)."""
 
-from qernel._xla import configure_xla_cpu_runtime
+from qernel._xla import pin_to_one_cpu
 
-configure_xla_cpu_runtime()
+pin_to_one_cpu()
