@@ -1,0 +1,332 @@
+"""The QERNEL wavefunction: a FiLM-conditioned transformer over electron tokens (arXiv 2604.26018).
+
+    x (..., 2N + P)  --split-->  positions r (B, N, 2), parameters p (B, P)
+    p_hat = (p - center) / scale                                   (normalised parameters)
+    tokens  = Linear([periodic or open features(r_i), spin_i (, p_hat if concat_parameters)])
+    n_layers x pre-norm block: GQA attention + MoE feed-forward, FiLM(p_hat) in both halves,
+            MoE routed on p_hat per walker (smooth in r) or softly per token
+    LayerNorm -> generalized orbitals x envelopes -> K full (N x N) or spin-block determinants
+    log psi = log sum_d det Phi_d  (+ Jastrow with the 2D cusps)
+
+Output: ``log psi`` of shape ``x.shape[:-1]``. With ``complex_output=True`` (default) the
+orbitals are complex and ``log psi`` is complex. With ``complex_output=False`` the orbitals are
+real; ``log psi`` is still returned as a complex number ``log|psi| + i pi [psi < 0]`` so that
+NetKet quantities that use wavefunction *ratios* (``exp(log psi(x') - log psi(x))``) see the sign;
+``log_abs_only=True`` returns the real ``log|psi|`` instead, which is enough for continuous-space
+VMC with real wavefunctions (sampling uses ``|psi|^2``, the local energy of ``-1/2 nabla^2 + V``
+and the parameter gradient only involve derivatives of ``log|psi|`` away from the nodes) and
+lets NetKet use its cheaper real-to-real mode.
+
+NetKet: pass ``make_qernel(...)`` (an ``hk.Transformed``, *not* ``hk.without_apply_rng``) as
+``model=`` to ``nk.vqs.MCState``; the model uses no randomness at apply time.
+Router statistics: ``make_qernel(..., with_aux=True)`` has the same parameters and returns
+``(log_psi, aux)``; reduce ``aux`` with :func:`~qernel.ansatz.moe.router_statistics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qernel.hamiltonian.hilbert import ElectronHilbert, split_sample
+
+from .block import TransformerBlock
+from .features import open_features, periodic_features, spin_features
+from .film import FiLMEmbedding
+from .jastrow import Jastrow
+from .layer_norm import LayerNorm
+from .moe import DISPATCH_MODES, GATING_MODES, ROUTING_MODES
+from .orbitals import Orbitals, log_psi_from_orbitals
+
+__all__ = [
+    "QERNEL",
+    "QERNELConfig",
+    "make_qernel",
+    "make_plain_transformer",
+    "count_parameters",
+    "normalisation_arrays",
+]
+
+_DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+
+
+@dataclass(frozen=True)
+class QERNELConfig:
+    """Hyper-parameters of the QERNEL model (defaults: PeriodicWave-sized trunk plus GQA/MoE/FiLM).
+
+    Attributes:
+        n_layers: transformer blocks (>= 1).
+        width: token width D, divisible by ``num_heads``.
+        num_heads: query heads H.
+        num_kv_heads: key/value heads, a divisor of H (H: MHA, 1: MQA).
+        ffn_hidden: hidden width of each expert / of the dense FFN (default ``4 * width``).
+        num_experts: experts E (1: dense FFN).
+        top_k: experts used per walker, 1 <= top_k <= E.
+        routing: ``"parameters"`` (per walker on p_hat, smooth in r) or ``"tokens_soft"``
+            (per electron, dense softmax gates, needs top_k == E); see :mod:`qernel.ansatz.moe`.
+        gating: ``"continuous"`` (continuous in the router input) or ``"renormalized"``.
+        moe_dispatch: ``"gather"`` (evaluate only the selected experts) or ``"dense"`` (all
+            experts in one matmul, masked by the gates; same psi, see :mod:`qernel.ansatz.moe`).
+        n_determinants: determinants K (>= 1).
+        full_determinant: N x N determinants mixing spin blocks (default, as PeriodicWave and
+            FermiNet) or the product of spin-block determinants (see :class:`Orbitals`).
+        use_film: FiLM conditioning on p_hat in every block half.
+        film_hidden, film_layers: FiLM embedding MLP.
+        concat_parameters: append p_hat to every input token (the plain-transformer baseline).
+        use_jastrow: multiply by the two-body Jastrow factor.
+        cusp_coupling: Coulomb coupling kappa of the Hamiltonian in internal units (sets the
+            Jastrow cusps kappa and kappa / 3; 0 switches the cusp term off).
+        jastrow_smooth: smooth Jastrow basis functions per spin channel.
+        complex_output: complex orbitals (else real orbitals, see module docstring).
+        log_abs_only: with real orbitals return the real ``log|psi|``.
+        dtype: ``"float32"`` or ``"float64"`` for parameters and computation.
+        n_harmonics: harmonics of the periodic input features.
+        envelope: ``"auto"`` (plane waves for periodic cells, Gaussians for open boundaries)
+            or ``"none"``.
+        length_scale: length of the open-boundary features and Gaussian envelope (e.g. the
+            oscillator length ``1/sqrt(omega)``); unused for periodic cells.
+        twist: boundary twist (fractional supercell reciprocal units) or None (periodic).
+    """
+
+    n_layers: int = 4
+    width: int = 64
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    ffn_hidden: int | None = None
+    num_experts: int = 8
+    top_k: int = 2
+    routing: str = "parameters"
+    gating: str = "continuous"
+    moe_dispatch: str = "gather"
+    n_determinants: int = 4
+    full_determinant: bool = True
+    use_film: bool = True
+    film_hidden: int = 32
+    film_layers: int = 2
+    concat_parameters: bool = False
+    use_jastrow: bool = True
+    cusp_coupling: float = 1.0
+    jastrow_smooth: int = 8
+    complex_output: bool = True
+    log_abs_only: bool = False
+    dtype: str = "float64"
+    n_harmonics: int = 1
+    envelope: str = "auto"
+    length_scale: float = 1.0
+    twist: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        positive = ("n_layers", "width", "num_heads", "num_kv_heads", "num_experts", "top_k", "n_determinants",
+                    "film_hidden", "film_layers", "n_harmonics")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"QERNELConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.width % self.num_heads:
+            raise ValueError(f"QERNELConfig.width={self.width} must be divisible by num_heads={self.num_heads}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"QERNELConfig.num_kv_heads must divide num_heads={self.num_heads}, got {self.num_kv_heads}"
+            )
+        if self.ffn_hidden is not None and self.ffn_hidden < 1:
+            raise ValueError(f"QERNELConfig.ffn_hidden must be >= 1 or None, got {self.ffn_hidden}")
+        if not self.top_k <= self.num_experts:
+            raise ValueError(f"QERNELConfig.top_k must lie in [1, num_experts={self.num_experts}], got {self.top_k}")
+        if self.routing not in ROUTING_MODES:
+            raise ValueError(f"QERNELConfig.routing must be one of {ROUTING_MODES}, got {self.routing!r}")
+        if self.routing == "tokens_soft" and self.top_k != self.num_experts:
+            raise ValueError("QERNELConfig.routing='tokens_soft' evaluates all experts: set top_k = num_experts")
+        if self.gating not in GATING_MODES:
+            raise ValueError(f"QERNELConfig.gating must be one of {GATING_MODES}, got {self.gating!r}")
+        if self.moe_dispatch not in DISPATCH_MODES:
+            raise ValueError(f"QERNELConfig.moe_dispatch must be one of {DISPATCH_MODES}, got {self.moe_dispatch!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"QERNELConfig.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if self.envelope not in ("auto", "none"):
+            raise ValueError(f"QERNELConfig.envelope must be 'auto' or 'none', got {self.envelope!r}")
+        if not self.cusp_coupling >= 0:
+            raise ValueError(f"QERNELConfig.cusp_coupling must be >= 0, got {self.cusp_coupling}")
+        if self.jastrow_smooth < 0:
+            raise ValueError(f"QERNELConfig.jastrow_smooth must be >= 0, got {self.jastrow_smooth}")
+        if not self.length_scale > 0:
+            raise ValueError(f"QERNELConfig.length_scale must be > 0, got {self.length_scale}")
+        if self.log_abs_only and self.complex_output:
+            raise ValueError("QERNELConfig.log_abs_only=True needs complex_output=False (real orbitals)")
+        if self.twist is not None and not self.complex_output:
+            raise ValueError("QERNELConfig.twist needs complex_output=True")
+
+    @property
+    def expert_hidden(self) -> int:
+        return self.ffn_hidden if self.ffn_hidden is not None else 4 * self.width
+
+    @property
+    def jnp_dtype(self):
+        return _DTYPES[self.dtype]
+
+    def replace(self, **changes) -> "QERNELConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def normalisation_arrays(hilbert: ElectronHilbert, parameter_center=None, parameter_scale=None):
+    """Validated (P,) NumPy arrays ``center`` (default 0) and ``scale`` (default 1, must be > 0)."""
+    n = hilbert.n_parameters
+    center = np.zeros(n) if parameter_center is None else np.asarray(parameter_center, dtype=float).reshape(-1)
+    scale = np.ones(n) if parameter_scale is None else np.asarray(parameter_scale, dtype=float).reshape(-1)
+    for name, value in (("parameter_center", center), ("parameter_scale", scale)):
+        if value.shape != (n,):
+            raise ValueError(
+                f"{name} must have one entry per carried parameter {hilbert.parameter_names} (P={n}), got shape {value.shape}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if np.any(scale <= 0):
+        raise ValueError(f"parameter_scale must be > 0 for every parameter, got {scale}")
+    return center, scale
+
+
+class QERNEL(hk.Module):
+    """The QERNEL wavefunction as a Haiku module: ``QERNEL(config, hilbert, center, scale)(x)``.
+
+    Call with samples ``x`` (..., 2N + P); returns ``(log_psi (...,), aux)`` where ``aux`` maps
+    ``"block_<l>"`` to the MoE router outputs of that block (see
+    :func:`~qernel.ansatz.moe.router_statistics`). :func:`make_qernel` wraps it for NetKet.
+
+    Args:
+        config: hyper-parameters.
+        hilbert: electrons, spin sector, cell and carried parameter names.
+        parameter_center, parameter_scale: (P,) normalisation (see :func:`normalisation_arrays`).
+    """
+
+    def __init__(
+        self,
+        config: QERNELConfig,
+        hilbert: ElectronHilbert,
+        parameter_center=None,
+        parameter_scale=None,
+        name: str | None = "qernel",
+    ) -> None:
+        super().__init__(name=name)
+        if not isinstance(hilbert, ElectronHilbert):
+            raise TypeError(f"hilbert must be a qernel ElectronHilbert, got {type(hilbert).__name__}")
+        self.config = config
+        self.hilbert = hilbert
+        self.center, self.scale = normalisation_arrays(hilbert, parameter_center, parameter_scale)
+
+    def __call__(self, x):
+        config, hilbert = self.config, self.hilbert
+        dtype = config.jnp_dtype
+        n_up, n_down, n = hilbert.n_up, hilbert.n_down, hilbert.n_electrons
+        x = jnp.asarray(x)
+        if x.shape[-1] != hilbert.size:
+            raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
+        batch_shape = x.shape[:-1]
+        x = x.reshape(-1, hilbert.size).astype(dtype)
+        positions, p = split_sample(x, n)
+        p_hat = (p - jnp.asarray(self.center, dtype)) / jnp.asarray(self.scale, dtype)  # (B, P)
+        batch = x.shape[0]
+
+        if hilbert.is_periodic:
+            features = periodic_features(positions, hilbert.supercell, config.n_harmonics)
+        else:
+            features = open_features(positions, config.length_scale)
+        parts = [features, jnp.broadcast_to(spin_features(n_up, n_down, dtype), (batch, n, 1))]
+        if config.concat_parameters:
+            parts.append(jnp.broadcast_to(p_hat[:, None, :], (batch, n, p_hat.shape[-1])))
+        h = hk.Linear(config.width, name="embedding")(jnp.concatenate(parts, axis=-1))  # (B, N, D)
+
+        film = None
+        if config.use_film:
+            film = FiLMEmbedding(config.film_hidden, config.film_layers, name="film_embedding")(p_hat)
+        aux = {}
+        for layer in range(config.n_layers):
+            block = TransformerBlock(
+                config.num_heads,
+                config.num_kv_heads,
+                config.expert_hidden,
+                config.num_experts,
+                config.top_k,
+                config.routing,
+                config.gating,
+                config.use_film,
+                config.moe_dispatch,
+                name=f"block_{layer}",
+            )
+            h, aux[f"block_{layer}"] = block(h, film, p_hat)
+        h = LayerNorm(name="final_norm")(h)
+
+        if config.envelope == "none":
+            envelope = "none"
+        else:
+            envelope = "plane_wave" if hilbert.is_periodic else "gaussian"
+        blocks = Orbitals(
+            n_up, n_down, config.n_determinants, config.complex_output, hilbert.supercell, envelope,
+            config.length_scale, config.twist, config.full_determinant, name="orbitals",
+        )(h, positions)
+        log_psi = log_psi_from_orbitals(blocks, "log_abs" if config.log_abs_only else "complex")
+        if config.use_jastrow:
+            jastrow = Jastrow(
+                n_up, n_down, hilbert.supercell, config.cusp_coupling,
+                length=None if hilbert.is_periodic else config.length_scale,
+                n_smooth=config.jastrow_smooth, name="jastrow",
+            )
+            log_psi = log_psi + jastrow(positions)
+        return log_psi.reshape(batch_shape), aux
+
+
+def make_qernel(
+    config: QERNELConfig,
+    hilbert: ElectronHilbert,
+    parameter_center=None,
+    parameter_scale=None,
+    with_aux: bool = False,
+) -> hk.Transformed:
+    """Build the QERNEL model for ``hilbert``.
+
+    Args:
+        config: hyper-parameters.
+        hilbert: electrons, spin sector, supercell (None: open boundaries) and carried parameters.
+        parameter_center, parameter_scale: (P,) normalisation of the carried parameters (user
+            units): the network sees ``(p - center) / scale``, which should be O(1) over the
+            training range. Defaults 0 and 1.
+        with_aux: return ``(log_psi, aux)`` (router outputs per block) instead of ``log_psi``;
+            the parameters are identical to the ``with_aux=False`` model.
+
+    Returns:
+        ``hk.Transformed`` whose ``apply(params, None, x)`` maps samples (..., 2N + P) to
+        ``log psi`` (...,).
+    """
+    if not isinstance(hilbert, ElectronHilbert):
+        raise TypeError(f"hilbert must be a qernel ElectronHilbert, got {type(hilbert).__name__}")
+    normalisation_arrays(hilbert, parameter_center, parameter_scale)  # validate before tracing
+
+    def forward(x):
+        log_psi, aux = QERNEL(config, hilbert, parameter_center, parameter_scale)(x)
+        return (log_psi, aux) if with_aux else log_psi
+
+    return hk.transform(forward)
+
+
+def make_plain_transformer(
+    config: QERNELConfig,
+    hilbert: ElectronHilbert,
+    parameter_center=None,
+    parameter_scale=None,
+) -> hk.Transformed:
+    """Ablation baseline: the same transformer with FiLM replaced by appending ``p_hat`` to every
+    input token, a dense FFN (hidden ``config.expert_hidden``) and full multi-head attention."""
+    plain = config.replace(
+        use_film=False, concat_parameters=True, num_experts=1, top_k=1, routing="parameters",
+        num_kv_heads=config.num_heads,
+    )
+    return make_qernel(plain, hilbert, parameter_center, parameter_scale)
+
+
+def count_parameters(params) -> int:
+    """Number of real scalar parameters in a (Haiku or NetKet ``{"params": ...}``) pytree."""
+    return int(sum(int(np.prod(leaf.shape)) * (2 if jnp.iscomplexobj(leaf) else 1) for leaf in jax.tree_util.tree_leaves(params)))
