@@ -287,7 +287,11 @@ def max_jump(values):
 def refinement_ratio(fn, n_points):
     """max |f(t_{k+1}) - f(t_k)| with step 1/(2n) over the same with step 1/n on [0, 1]: ~1/2 for a
     continuous (resolved) f, ~1 where f jumps."""
-    values = np.asarray(fn(np.linspace(0.0, 1.0, 2 * n_points - 1)))
+    t = np.linspace(0.0, 1.0, 2 * n_points - 1)
+    # chunks of <= 200 samples keep each batched LU below jaxlib's threshold for splitting it over
+    # the CPU thread pool (two such split LUs were seen to deadlock jaxlib 0.10.2 on 2 cores)
+    padded = np.concatenate([t, np.full(-len(t) % 200, 1.0)]).reshape(-1, 200)  # one shape: one compilation
+    values = np.concatenate([np.asarray(fn(chunk)) for chunk in padded])[: len(t)]
     return max_jump(values) / max_jump(values[::2])
 
 

@@ -1,0 +1,290 @@
+"""Shipped example configs, config validation, the ``qernel`` CLI (train / resume / evaluate) and the
+example driver scripts, all on tiny models (fast)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import runpy
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qernel import config as qconfig
+from qernel.cli import main
+from qernel.config import ConfigError, config_from_dict, load_config
+from qernel.run import build_hamiltonian, build_parameter_space
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CONFIGS = sorted((EXAMPLES / "configs").glob("*.toml"))
+
+
+# -- shipped configs ------------------------------------------------------------------------------
+def test_all_issue_configs_are_shipped():
+    names = {p.name for p in CONFIGS}
+    assert {"moire_foundation.toml", "quantum_dot.toml", "quantum_dot_foundation.toml", "electron_gas.toml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_example_config_loads_and_is_consistent(path):
+    """Every shipped config validates, builds its Hamiltonian and parameter space, and its chain
+    counts fit the parameter groups (what ``build_run`` checks before any compute)."""
+    config = load_config(path)
+    hamiltonian = build_hamiltonian(config)
+    space = build_parameter_space(config, hamiltonian)
+    assert config.sampler.n_chains % space.n_groups == 0
+    assert config.sampler.n_samples % config.sampler.n_chains == 0
+    assert config.run.output_dir.startswith("runs/")
+
+
+def test_example_configs_describe_the_systems_of_the_issue():
+    moire = load_config(EXAMPLES / "configs" / "moire_foundation.toml")
+    ham = build_hamiltonian(moire)
+    assert (ham.supercell.n_cells, ham.n_electrons, ham.conditioned_on) == (9, 9, ("V",))
+    assert len(moire.parameters.values["V"]) > 1
+    dot = build_hamiltonian(load_config(EXAMPLES / "configs" / "quantum_dot.toml"))
+    assert (dot.n_up, dot.n_down, dot.parameters["omega"]) == (3, 3, 1.0)
+    dot2 = load_config(EXAMPLES / "configs" / "quantum_dot_foundation.toml")
+    omegas = dot2.parameters.values["omega"]
+    assert build_hamiltonian(dot2).n_electrons == 2 and min(omegas) == 0.5 and max(omegas) == 1.0
+    gas = build_hamiltonian(load_config(EXAMPLES / "configs" / "electron_gas.toml"))
+    assert gas.supercell.area == pytest.approx(gas.n_electrons * math.pi * gas.parameters["r_s"] ** 2)
+
+
+# -- rejection of invalid configs -----------------------------------------------------------------
+def _base() -> dict:
+    return tomllib.loads((EXAMPLES / "configs" / "quantum_dot_foundation.toml").read_text())
+
+
+@pytest.mark.parametrize(
+    "section, key, value, fragment",
+    [
+        ("sampler", "n_chain", 8, "sampler.n_chain: unknown key"),  # typo of n_chains
+        ("run", "checkpoint_evry", 5, "run.checkpoint_evry: unknown key"),
+        ("ansatz", "widht", 8, "ansatz.widht: unknown key"),
+        ("optimizer", "learning_rate", "fast", "optimizer.learning_rate: must be a number"),
+        ("sampler", "n_chains", 8.5, "sampler.n_chains: must be an integer"),
+        ("system", "n_electrons", True, "system.n_electrons: must be an integer"),
+        ("parameters", "values", [0.5, 1.0], "parameters.values: must be a table"),
+        ("sampler", "target_acceptance", 1.5, "sampler.target_acceptance: must lie in (0, 1)"),
+        ("optimizer", "learning_rate", -0.1, "optimizer.learning_rate: must be > 0"),
+        ("optimizer", "preconditioner", "kfac", "optimizer.preconditioner: must be 'minsr', 'sr' or 'none'"),
+        ("run", "dtype", "float16", "run.dtype: must be 'float32' or 'float64'"),
+        ("sampler", "n_samples", 8, "sampler.n_samples: must be >= n_chains"),
+    ],
+)
+def test_invalid_config_is_rejected_naming_the_key(section, key, value, fragment):
+    data = _base()
+    data[section][key] = value
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert fragment in str(info.value)
+
+
+def test_out_of_range_parameter_value_and_unknown_section_are_rejected():
+    data = _base()
+    data["parameters"]["values"]["omega"] = [-1.0, 1.0]  # a trap frequency must be > 0
+    config = config_from_dict(data)
+    with pytest.raises(ConfigError, match=r"parameters: parameter omega must lie in"):
+        build_parameter_space(config, build_hamiltonian(config))
+    data = _base()
+    data["optimiser"] = {"n_steps": 3}
+    with pytest.raises(ConfigError, match="unknown section"):
+        config_from_dict(data)
+
+
+# every typed field (``system.supercell`` is ``Any``: an int or a 2x2 matrix, checked by the Hamiltonian)
+_FIELDS = [
+    (section, f.name, f.type)
+    for section, cls in qconfig._SECTIONS.items()
+    if cls is not qconfig.AnsatzConfig
+    for f in dataclasses.fields(cls)
+    if "Any" not in str(f.type)
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(field=st.sampled_from(_FIELDS), junk=st.sampled_from([{"a": 1}, [1, "x"], "not-a-number", True]))
+def test_any_wrongly_typed_field_is_named(field, junk):
+    """Property: a value of the wrong kind in any field is rejected with ``section.key`` in the message."""
+    section, key, annotation = field
+    text = str(annotation)
+    if isinstance(junk, str) and "str" in text:
+        return  # a string is a valid value for str fields
+    if isinstance(junk, dict) and "dict" in text:
+        return
+    if isinstance(junk, list) and "list" in text:
+        return
+    if isinstance(junk, bool) and "bool" in text:
+        return
+    data = _base()
+    data.setdefault(section, {})[key] = junk
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert f"{section}.{key}" in str(info.value)
+
+
+# -- the CLI on a tiny model ----------------------------------------------------------------------
+TINY = {
+    "system": {"kind": "trap", "n_electrons": 2, "omega": 0.75},
+    "parameters": {"type": "grid", "values": {"omega": [0.5, 1.0]}},
+    "ansatz": {"kind": "qernel", "n_layers": 1, "width": 8, "num_heads": 2, "num_kv_heads": 1, "num_experts": 1,
+               "top_k": 1, "n_determinants": 1, "film_hidden": 8, "jastrow_smooth": 2,
+               "complex_output": False, "log_abs_only": True},
+    "sampler": {"n_chains": 8, "n_samples": 64, "n_discard_per_chain": 1, "n_thermalise": 10, "sweep_size": 2},
+    "optimizer": {"n_steps": 2, "learning_rate": 0.05, "preconditioner": "minsr", "diag_shift": 1e-2},
+    "run": {"seed": 0, "checkpoint_every": 1},
+}
+
+
+def _toml(data: dict) -> str:
+    """Minimal TOML writer for the two-level dicts used here."""
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    return "\n".join(f"[{s}]\n" + "\n".join(f"{k} = {value(v)}" for k, v in body.items()) + "\n"
+                     for s, body in data.items())
+
+
+def _write_config(directory: Path, name: str, **changes) -> Path:
+    data = copy.deepcopy(TINY)
+    data["run"]["output_dir"] = str(directory / "run")
+    for section, values in changes.items():
+        data[section].update(values)
+    path = directory / name
+    path.write_text(_toml(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """``qernel train`` on the tiny config for 2 steps (shared by the CLI tests)."""
+    directory = tmp_path_factory.mktemp("cli")
+    path = _write_config(directory, "tiny.toml")
+    assert main(["train", str(path), "--no-progress"]) == 0
+    return directory, path
+
+
+def _log(directory: Path) -> list[dict]:
+    return [json.loads(line) for line in (directory / "run" / "log.jsonl").read_text().splitlines() if line]
+
+
+def test_train_writes_checkpoint_and_log(trained):
+    directory, _ = trained
+    assert (directory / "run" / "checkpoint.pkl").is_file()
+    log = _log(directory)
+    assert [r["step"] for r in log] == [0, 1]
+    assert {tuple(g["parameters"].items()) for g in log[0]["groups"]} == {(("omega", 0.5),), (("omega", 1.0),)}
+    assert all(math.isfinite(g["energy"]) and g["error"] >= 0 for r in log for g in r["groups"])
+
+
+def test_train_refuses_to_overwrite_a_run_without_resume(trained, capsys):
+    directory, path = trained
+    assert main(["train", str(path), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_evaluate_at_untrained_parameter_values(trained, capsys, tmp_path):
+    directory, _ = trained
+    out = tmp_path / "energies.json"
+    code = main(["evaluate", str(directory / "run" / "checkpoint.pkl"), "--param", "omega=0.6,0.8",
+                 "--n-samples", "64", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "omega=0.6" in printed and "omega=0.8" in printed
+    records = json.loads(out.read_text())
+    assert [r["parameters"]["omega"] for r in records] == [0.6, 0.8]
+    # a loose physical sanity bound: above the non-interacting ground state 2 * omega (Ha)
+    assert all(math.isfinite(r["energy"]) and r["energy"] > 2 * r["parameters"]["omega"] for r in records)
+
+
+def test_evaluate_rejects_unknown_parameter(trained, capsys):
+    directory, _ = trained
+    assert main(["evaluate", str(directory / "run" / "checkpoint.pkl"), "--param", "V=5"]) == 2
+    assert "unknown parameter" in capsys.readouterr().err
+
+
+def test_resume_continues_the_run(trained, capsys):
+    directory, _ = trained
+    longer = _write_config(directory, "tiny3.toml", optimizer={"n_steps": 3})
+    assert main(["train", str(longer), "--resume", "--no-progress"]) == 0
+    assert [r["step"] for r in _log(directory)] == [0, 1, 2]
+    from qernel.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(directory / "run" / "checkpoint.pkl")["step"] == 3
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    path = _write_config(tmp_path, "fresh.toml")
+    assert main(["train", str(path), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint not found" in err and str(tmp_path / "run" / "checkpoint.pkl") in err
+
+
+def test_invalid_config_via_cli_exits_2_naming_the_key(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(_toml(TINY).replace("n_chains = 8", "n_chain = 8"))
+    assert main(["train", str(path)]) == 2
+    assert "sampler.n_chain" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+# -- the example driver scripts -------------------------------------------------------------------
+def _script(name: str):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return runpy.run_path(str(EXAMPLES / name), run_name="qernel_example")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+def test_custom_hamiltonian_example_runs(tmp_path):
+    module = _script("custom_hamiltonian.py")
+    ham = module["AnharmonicDot"](2, omega=1.0, g=0.0, conditioned_on=("g",))
+    positions = np.array([[0.3, -0.2], [-0.5, 0.4]])
+    expected = 0.5 * np.sum(positions**2) + 0.1 * np.sum(np.sum(positions**2, axis=-1) ** 2)
+    assert float(ham.one_body_energy(positions, np.array([0.1]))) == pytest.approx(expected)
+    stats = module["main"](["--steps", "2", "--samples", "96", "--chains", "12", "--output-dir", str(tmp_path)])
+    assert [s["parameters"]["g"] for s in stats] == [0.0, 0.1, 0.5]
+    assert all(math.isfinite(s["energy"]) for s in stats)
+    assert (tmp_path / "checkpoint.pkl").is_file()
+    # the QERNEL variant of the script builds on the same Hamiltonian and sampler
+    _, vstate, _ = module["build"]("qernel", n_samples=96, n_chains=12)
+    assert vstate.n_parameters > 100
+
+
+@pytest.mark.slow  # ~4 min on a loaded 2-core machine; the CLI tests above cover the same machinery
+def test_moire_foundation_example_runs(tmp_path):
+    """The composed moiré pipeline on a 1x1 cell (N = 1) to stay fast; evaluation includes V never trained on."""
+    module = _script("moire_foundation.py")
+    stats = module["main"](["--steps", "2", "--supercell", "1", "--samples", "128", "--chains-per-value", "4",
+                            "--width", "8", "--layers", "1", "--eval-samples", "192", "--output-dir", str(tmp_path)])
+    assert [s["parameters"]["V"] for s in stats] == [2.0, 5.0, 8.0, 15.0, 20.0, 25.0]
+    assert all(math.isfinite(s["energy"]) for s in stats)
+    assert (tmp_path / "log.jsonl").is_file()
+
+
+def test_validation_scripts_parse_their_configs():
+    """The validation scripts build valid configs (the slow runs are in tests/test_validation.py)."""
+    trap = _script("validate_trap.py")
+    data = trap["config_dict"](trap["N2_CONFIG"], optimizer={"n_steps": 1})
+    assert config_from_dict(data).optimizer.n_steps == 1
+    data = trap["config_dict"]("quantum_dot.toml", run={"output_dir": "x"})
+    assert config_from_dict(data).system.n_electrons == 6
