@@ -5,9 +5,9 @@ Routing modes (DESIGN.md section 4: psi must stay smooth in the electron coordin
 * ``"parameters"`` (default): the router reads the *normalised Hamiltonian parameters* of each
   walker, ``p_hat`` (B, P), not the electron features. All electrons of a walker use the same
   ``top_k`` of ``num_experts`` experts with the same gates, which are constant in r, so psi is
-  exactly as smooth in r as a dense network. Only the selected experts are evaluated
-  (their weights are gathered per walker), so the forward cost is ``top_k / num_experts`` of
-  evaluating all experts. Experts can specialise on parameter regimes (liquid vs crystal).
+  exactly as smooth in r as a dense network. With the default ``dispatch="gather"`` only the
+  selected experts are evaluated, so the expert FLOPs are ``top_k / num_experts`` of evaluating
+  all of them. Experts can specialise on parameter regimes (liquid vs crystal).
 * ``"tokens_soft"``: a per-electron router on the hidden features with dense softmax gates over
   all experts. Gates are C-infinity in r, so the local energy stays correct, but every expert is
   evaluated (no compute saving); requires ``top_k == num_experts``.
@@ -19,7 +19,9 @@ Gating of the selected experts (``gating``):
   confident (``l_(k+1)`` far below the chosen logits) this is the usual softmax renormalised over
   the chosen k; where two logits cross, the gate of the expert leaving the top-k goes to zero
   continuously, so psi is continuous in the router input (here: the Hamiltonian parameters).
-  For ``k == num_experts`` it is the full softmax.
+  The gates sum to ``1 - (k + 1) exp(l_(k+1)) / Z`` (< 1 only near routing boundaries); for
+  ``k == num_experts`` it is the full softmax. (Gates that sum to exactly one cannot be
+  continuous for k = 1: the single gate would have to switch from one expert to another.)
 * ``"renormalized"``: the standard softmax over the chosen k (Shazeer et al. 2017; Mixtral). It
   sums to one exactly but jumps where the top-k set changes; use only when the router input is
   constant along everything one differentiates or interpolates.
