@@ -288,3 +288,5 @@ def test_validation_scripts_parse_their_configs():
     assert config_from_dict(data).optimizer.n_steps == 1
     data = trap["config_dict"]("quantum_dot.toml", run={"output_dir": "x"})
     assert config_from_dict(data).system.n_electrons == 6
+    moire = _script("validate_moire.py")
+    assert config_from_dict(moire["_demo"](3, "x")).optimizer.n_steps == 3

@@ -71,13 +71,14 @@ def test_two_electrons_in_trap_reach_exact_energy_within_1mHa(tmp_path):
 @pytest.mark.slow
 def test_six_electrons_in_trap_within_0p1_percent_of_dmc(tmp_path):
     """N = 6 (S = 0), omega = 1: DMC E = 20.1597(2) Ha (Pederiva, Umrigar, Lipparini, PRB 62, 8120
-    (2000)); target within 0.1 %. Uses examples/configs/quantum_dot.toml (2000 steps: hours on CPU)."""
+    (2000)); target within 0.1 %. examples/configs/quantum_dot.toml for 300 steps (~20-30 min on one
+    core). No lower bound is asserted: fixed-node DMC is an upper bound to the exact energy, which a
+    variational energy may undercut (see docs/validation.md)."""
     from validate_trap import DMC_N6_OMEGA1, validate_n6
 
-    (record,) = validate_n6(output_dir=_output(tmp_path, "trap_n6"))["records"]
-    dmc = DMC_N6_OMEGA1[0]
-    assert abs(record["energy"] - dmc) / dmc < 1e-3
-    assert record["energy"] > dmc - 4 * math.hypot(record["error"], DMC_N6_OMEGA1[1])  # DMC is an upper bound too
+    (record,) = validate_n6(steps=300, output_dir=_output(tmp_path, "trap_n6"), n_eval_samples=131072)["records"]
+    assert record["error"] < 1e-3
+    assert abs(record["energy"] - DMC_N6_OMEGA1[0]) / DMC_N6_OMEGA1[0] < 1e-3
 
 
 @pytest.mark.slow
@@ -96,16 +97,17 @@ def test_omega_foundation_model_matches_exact_energies_including_untrained(tmp_p
 
 @pytest.mark.slow
 def test_moire_noninteracting_limit(tmp_path):
-    """Interaction 0, 2x2 cell, N = 4 polarised: the QERNEL model trained briefly approaches the exact
-    non-interacting energy (filled lowest plane-wave band, qernel.hamiltonian.bands, itself checked
-    against the exact Slater determinant in tests/test_noninteracting.py): within 0.1 meV per electron
-    and never below it beyond the error bar."""
+    """Interaction 0, 2x2 cell, N = 4 polarised, V = 5 and 15 meV: the QERNEL model trained for 500
+    steps approaches the exact non-interacting energy (filled lowest plane-wave band,
+    qernel.hamiltonian.bands, itself checked against the exact Slater determinant in
+    tests/test_noninteracting.py) from above, within 1 meV for the whole cell."""
     from validate_moire import validate_noninteracting
 
     records = validate_noninteracting(output_dir=_output(tmp_path, "moire_noninteracting"))["records"]
+    assert [r["parameters"]["V"] for r in records] == [5.0, 15.0]
     for r in records:
-        assert r["energy"] > r["reference"] - 4 * r["error"] - 1e-9, r
-        assert (r["energy"] - r["reference"]) / 4 < 0.1, r
+        assert r["energy"] > r["reference"] - 4 * r["error"], r  # variational
+        assert r["energy"] - r["reference"] < 1.0, r
 
 
 @pytest.mark.slow
