@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+import qernel  # noqa: F401  (first, before JAX starts: qernel/_xla.py pins the process to one CPU)
+
 import haiku as hk
 import jax
 import jax.numpy as jnp

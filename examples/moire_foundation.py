@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 
+import qernel  # noqa: F401  (first, before JAX starts: qernel/_xla.py pins the process to one CPU)
+
 import netket as nk
-import numpy as np
 import optax
 
 from qernel.ansatz import QERNELConfig, make_qernel

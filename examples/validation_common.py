@@ -2,7 +2,7 @@
 
 Each validation trains a model with :func:`qernel.run.train` (resuming if a checkpoint of the
 same run exists, so an interrupted validation continues where it stopped), then measures the
-energies with :func:`qernel.run.evaluate_checkpoint` on fresh, longer Markov chains, and writes
+energies with :func:`qernel.run.state_at_values` on fresh, longer Markov chains, and writes
 ``results.json`` next to the checkpoint.
 """
 
