@@ -19,7 +19,7 @@ import optax
 
 from .config import ConfigError, RunConfig, config_from_dict
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
-from .sampler import ParameterGrid, ParameterList, ParameterSpace, UniformRange, make_sampler, no_parameters, thermalise
+from .sampler import ParameterGrid, ParameterList, ParameterSpace, UniformRange, make_sampler, no_parameters
 from .training.checkpoint import load_checkpoint
 from .training.driver import FoundationVMC
 
@@ -206,9 +206,7 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
                 f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir"
             )
         # thermalise all chains, adapting their step sizes per group on the way
-        for _ in range(max(1, run.config.sampler.n_thermalise // 10)):
-            thermalise(run.vstate, 10)
-            run.driver.adapt()
+        run.driver.thermalise(run.config.sampler.n_thermalise)
     run.driver.run(
         run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
         progress=progress, extra={"config": run.config.to_dict()},
@@ -268,9 +266,7 @@ def state_at_values(
     if data.get("model_state"):
         vstate.model_state = data["model_state"]
     evaluator = FoundationVMC(reference.hamiltonian, vstate, optax.sgd(0.0), preconditioner=None)
-    for _ in range(max(1, n_thermalise // 10)):
-        thermalise(vstate, 10)
-        evaluator.adapt()
+    evaluator.thermalise(n_thermalise)
     return reference, vstate, evaluator
 
 

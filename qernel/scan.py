@@ -120,7 +120,6 @@ def scan_checkpoint(
     ham = run.hamiltonian
     vstate.sample()
     energies = measure_energy(vstate, ham)
-    groups = None
     samples = vstate.samples
     order = crystal_order_parameter(samples, ham)
     sq = structure_factor(samples, ham)
@@ -141,7 +140,6 @@ def scan_checkpoint(
             "order_noise_floor": float(order[key].noise_floor),
             "S_peak_q": float(peak_q), "S_peak": float(peak.mean), "S_peak_error": float(peak.error),
         })
-    del groups
     x = np.array([r[parameter] for r in rows])
     transitions = []
     if len(rows) >= 3:

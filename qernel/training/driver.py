@@ -28,7 +28,14 @@ import netket as nk
 import numpy as np
 import optax
 
-from ..sampler import adapt_step_sizes, chain_group_ids, group_values, per_group_acceptance, redraw_parameters
+from ..sampler import (
+    adapt_step_sizes,
+    chain_group_ids,
+    group_values,
+    per_group_acceptance,
+    redraw_parameters,
+    thermalise,
+)
 from .checkpoint import load_checkpoint, save_checkpoint, to_device
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
@@ -56,7 +63,7 @@ class GroupStats:
 
 def _tree_all_finite(tree) -> bool:
     leaves = jax.tree_util.tree_leaves(tree)
-    return bool(all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves))
+    return bool(jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])))
 
 
 @partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner", "chunk_size"))
@@ -171,6 +178,12 @@ class FoundationVMC:
         """Adapt each group's Metropolis step size toward ``target_acceptance`` (if enabled)."""
         if self.target_acceptance is not None:
             adapt_step_sizes(self.vstate, self.target_acceptance)
+
+    def thermalise(self, n_sweeps: int, block: int = 10) -> None:
+        """Run ``n_sweeps`` discarded sweeps in blocks of ``block``, adapting step sizes after each."""
+        for _ in range(max(1, n_sweeps // block)):
+            thermalise(self.vstate, block)
+            self.adapt()
 
     def _sample_and_measure(self):
         vstate = self.vstate
