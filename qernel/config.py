@@ -69,6 +69,25 @@ class SystemConfig:
                  f"must be 'moire', 'trap' or 'electron_gas', got {self.kind!r}")
         if self.kind in ("trap", "electron_gas"):
             _require(self.n_electrons is not None, "system.n_electrons", f"is required for kind={self.kind!r}")
+        if self.kind == "moire":
+            _require(_is_supercell(self.supercell), "system.supercell",
+                     "must be a positive integer n (n x n moiré cells) or a 2x2 integer matrix with nonzero "
+                     f"determinant, e.g. [[2, 1], [-1, 1]]; got {self.supercell!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_supercell(value: Any) -> bool:
+    """A positive int, or a 2x2 nested list of ints with nonzero determinant."""
+    if _is_int(value):
+        return value >= 1
+    if not (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(row, (list, tuple)) and len(row) == 2 and all(map(_is_int, row)) for row in value)):
+        return False
+    (a, b), (c, d) = value
+    return a * d - b * c != 0
 
 
 @dataclass

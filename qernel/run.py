@@ -19,8 +19,8 @@ import optax
 
 from .config import ConfigError, RunConfig, config_from_dict
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
-from .sampler import ParameterGrid, ParameterList, ParameterSpace, UniformRange, make_sampler, no_parameters
-from .training.checkpoint import load_checkpoint
+from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
+from .training.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from .training.driver import FoundationVMC
 
 __all__ = [
@@ -195,9 +195,12 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
     Raises:
         CheckpointError: ``resume`` without a checkpoint in the output directory.
     """
-    run = build_run(config)
-    out = Path(output_dir or run.config.run.output_dir)
+    config = config if isinstance(config, RunConfig) else config_from_dict(config)
+    out = Path(output_dir or config.run.output_dir)
     checkpoint = out / "checkpoint.pkl"
+    if resume and not checkpoint.is_file():  # before building (and compiling) anything
+        raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
+    run = build_run(config)
     if resume:
         run.driver.restore(checkpoint)
     else:
@@ -262,6 +265,7 @@ def state_at_values(
                            rule=config.sampler.rule)
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
                             sampler_seed=seed, chunk_size=config.sampler.chunk_size)
+    check_compatible(data["params"], vstate.parameters)
     vstate.parameters = jax.tree_util.tree_map(np.asarray, data["params"])
     if data.get("model_state"):
         vstate.model_state = data["model_state"]

@@ -100,7 +100,22 @@ def test_out_of_range_parameter_value_and_unknown_section_are_rejected():
         config_from_dict(data)
 
 
-# every typed field (``system.supercell`` is ``Any``: an int or a 2x2 matrix, checked by the Hamiltonian)
+@pytest.mark.parametrize("supercell", [True, "3x3", 0, 2.5, [[1, 2], [2, 4]], [[1, 0]], [[1, 0], [0, "x"]]])
+def test_invalid_moire_supercell_is_rejected_naming_the_key(supercell):
+    data = tomllib.loads((EXAMPLES / "configs" / "moire_foundation.toml").read_text())
+    data["system"]["supercell"] = supercell
+    with pytest.raises(ConfigError, match=r"system.supercell: must be a positive integer n .* or a 2x2 integer"):
+        config_from_dict(data)
+
+
+@pytest.mark.parametrize("supercell", [3, [[2, 1], [-1, 1]]])
+def test_valid_moire_supercells_are_accepted(supercell):
+    data = tomllib.loads((EXAMPLES / "configs" / "moire_foundation.toml").read_text())
+    data["system"]["supercell"] = supercell
+    assert config_from_dict(data).system.supercell == supercell
+
+
+# every typed field (``system.supercell`` is ``Any``: an int or a 2x2 matrix, checked in SystemConfig.validate)
 _FIELDS = [
     (section, f.name, f.type)
     for section, cls in qconfig._SECTIONS.items()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import jax.numpy as jnp
 import numpy as np
@@ -199,7 +198,6 @@ class Supercell:
             twist: twist angle of the boundary condition as a fraction of the supercell
                 reciprocal vectors, ``(0, 0)`` for periodic boundary conditions.
         """
-        B_super = self.reciprocal_vectors
         B_prim = self.primitive.reciprocal_vectors
         # k = n @ B_super for integer n; its primitive fractional coordinate is
         # n @ B_super @ inv(B_prim) = n @ inv(M)^T. Enumerate the n that land in [0, 1)^2.

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint", "to_device", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "to_device", "check_compatible", "CheckpointError"]
 
 _FORMAT_VERSION = 1
 
@@ -103,3 +103,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format_version") != _FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a qernel checkpoint of format version {_FORMAT_VERSION}")
     return data
+
+
+def check_compatible(saved, current, what: str = "params") -> None:
+    """Raise :class:`CheckpointError` unless ``saved`` has the tree structure and leaf shapes of
+    ``current`` (e.g. a checkpoint of a different ansatz size or of renamed modules).
+
+    The message names the first differing entry, so a user sees which part of the model changed
+    instead of a generic NetKet parameter-mismatch error.
+    """
+    saved_paths = dict(jax.tree_util.tree_flatten_with_path(saved)[0])
+    current_paths = dict(jax.tree_util.tree_flatten_with_path(current)[0])
+    for path in current_paths:
+        if path not in saved_paths:
+            raise CheckpointError(
+                f"checkpoint {what} do not match the model: {jax.tree_util.keystr(path)} is missing from the "
+                "checkpoint (was it written by a different ansatz or qernel version?)"
+            )
+        saved_shape, shape = np.shape(saved_paths[path]), np.shape(current_paths[path])
+        if saved_shape != shape:
+            raise CheckpointError(
+                f"checkpoint {what} do not match the model: {jax.tree_util.keystr(path)} has shape {saved_shape} "
+                f"in the checkpoint but {shape} in the model (different ansatz size?)"
+            )
+    extra = set(saved_paths) - set(current_paths)
+    if extra:
+        first = jax.tree_util.keystr(sorted(extra, key=str)[0])
+        raise CheckpointError(f"checkpoint {what} do not match the model: {first} is not a parameter of the model")
