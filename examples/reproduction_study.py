@@ -8,6 +8,7 @@ trained with the same number of steps and the same samples per V and per step.
     python examples/reproduction_study.py foundation          # train + evaluate the foundation model
     python examples/reproduction_study.py single --V 4 12 20  # train + evaluate single-V models
     python examples/reproduction_study.py compare             # table of the two (needs both)
+    python examples/reproduction_study.py references          # model-independent reference energies
     qernel scan runs/reproduction/foundation/checkpoint.pkl --param V=0:24:25 --density-at 0,12,24 \
         --output-dir docs/_static/reproduction
 
@@ -24,6 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+
+from qernel.config import config_from_dict  # noqa: E402
+from qernel.reference import bloch_slater_energy  # noqa: E402
+from qernel.run import build_hamiltonian  # noqa: E402
 from validation_common import config_dict, train_and_evaluate, write_results  # noqa: E402
 
 CONFIG = "moire_reproduction.toml"
@@ -81,9 +87,38 @@ def compare(root: Path) -> list[dict]:
     return table
 
 
+def references(root: Path, values: list[float], n_samples: int = 8192) -> dict:
+    """Model-independent reference energies of the study's Hamiltonian (meV, whole supercell).
+
+    * ``E_bloch``: energy, Coulomb included, of the Slater determinant of the exact
+      non-interacting Bloch orbitals at each V (:func:`qernel.reference.bloch_slater_energy`):
+      a variational upper bound the trained models must beat at every V.
+    * ``E_int_classical``: Coulomb energy (Ewald, neutralising background) of point charges on the
+      moiré sites, one per cell: the interaction energy of the V -> infinity crystal, which the
+      quantum crystal approaches from above as its wave packets narrow (Bonsall & Maradudin,
+      PRB 15, 1959 (1977): -1.106103 e^2/(eps r_s a_B*) per electron for the triangular lattice).
+    """
+    ham = build_hamiltonian(config_from_dict(_foundation(root)))
+    cell = ham.supercell
+    n = ham.n_electrons
+    # one electron per moiré cell: the moiré lattice points inside the supercell
+    frac = np.stack(np.meshgrid(np.arange(3), np.arange(3), indexing="ij"), -1).reshape(-1, 2) / 3.0
+    sites = frac @ cell.vectors
+    assert len(sites) == n == cell.n_cells, "the classical crystal assumes filling 1 on a 3x3 supercell"
+    carried = np.array([ham.parameters[name] for name in ham.conditioned_on])
+    e_int = float(ham.interaction_energy(sites, carried)) * ham.energy_unit
+    bloch = []
+    for V in values:
+        energy, error = bloch_slater_energy(ham, V, n_samples=n_samples)
+        bloch.append({"V": V, "E_bloch": energy, "error": error})
+    results = {"E_int_classical": e_int, "E_int_classical_per_electron": e_int / n, "bloch": bloch}
+    write_results(root / "references.json", results)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["foundation", "single", "compare"])
+    parser.add_argument("stage", choices=["foundation", "single", "compare", "references"])
     parser.add_argument("--V", type=float, nargs="+", default=[4.0, 12.0, 20.0], help="single-V values (meV)")
     parser.add_argument("--output-dir", default="runs/reproduction")
     parser.add_argument("--n-eval-samples-per-value", type=int, default=8192)
@@ -93,6 +128,13 @@ def main(argv: list[str] | None = None) -> None:
         train_foundation(root, args.n_eval_samples_per_value)
     elif args.stage == "single":
         train_single(root, args.V, args.n_eval_samples_per_value)
+    elif args.stage == "references":
+        grid = _foundation(root)["parameters"]["values"]["V"]
+        refs = references(root, grid)
+        print(f"classical crystal interaction energy: {refs['E_int_classical']:.3f} meV "
+              f"({refs['E_int_classical_per_electron']:.4f} meV per electron)")
+        for row in refs["bloch"]:
+            print(f"V = {row['V']:5.1f} meV: Bloch determinant {row['E_bloch']:10.3f} ± {row['error']:.3f} meV")
     else:
         print(f"{'V [meV]':>8s} {'E_foundation [meV]':>22s} {'E_single [meV]':>22s}")
         for row in compare(root):

@@ -130,7 +130,8 @@ def _cmd_scan(args) -> int:
         raise SystemExit("give exactly one --param NAME=start:stop:count (or NAME=v1,v2,...) to scan")
     (name, values), = params.items()
     density_at = [float(v) for v in args.density_at.split(",")] if args.density_at else []
-    result = scan_checkpoint(args.checkpoint, name, values, n_samples=args.n_samples, density_at=density_at)
+    result = scan_checkpoint(args.checkpoint, name, values, n_samples=args.n_samples, density_at=density_at,
+                             chunk_size=args.chunk_size or None)
     paths = write_scan(result, args.output_dir, args.unit)
     print(f"{name:>8s} {'E':>11s} {'err':>7s} {'E_int':>11s} {'err':>7s} {'|rho(g)|':>9s} {'err':>7s}")
     for row in result.rows:
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", required=True, help="NAME=start:stop:count or NAME=v1,v2,...")
     p.add_argument("--n-samples", type=int, default=None)
     p.add_argument("--density-at", default="", help="comma-separated values at which to plot density maps")
+    p.add_argument("--chunk-size", type=int, default=4096,
+                   help="samples per local-energy evaluation (bounds memory; 0: all at once)")
     p.add_argument("--output-dir", default="scan")
     p.add_argument("--unit", default="meV")
     p.set_defaults(func=_cmd_scan)

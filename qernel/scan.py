@@ -104,6 +104,7 @@ def scan_checkpoint(
     density_at=(),
     n_bins: int = 24,
     seed: int = 1234,
+    chunk_size: int | None = 4096,
 ) -> ScanResult:
     """Evaluate a trained model at every value of ``parameter`` (others fixed) and locate the transition.
 
@@ -113,13 +114,15 @@ def scan_checkpoint(
         values: (M,) increasing values, may include values never trained on.
         n_samples: total samples over all values (default: 512 per value).
         density_at: values at which density maps are kept (must be among ``values``).
+        chunk_size: samples per local-energy evaluation (bounds memory: the forward Laplacian
+            of every sample at once needs memory proportional to ``n_samples``); None: all at once.
     """
     values = sorted(float(v) for v in values)
     n_samples = n_samples or 512 * len(values)
     run, vstate, evaluator = state_at_values(checkpoint, {parameter: values}, n_samples=n_samples, seed=seed)
     ham = run.hamiltonian
     vstate.sample()
-    energies = measure_energy(vstate, ham)
+    energies = measure_energy(vstate, ham, chunk_size=chunk_size)
     samples = vstate.samples
     order = crystal_order_parameter(samples, ham)
     sq = structure_factor(samples, ham)

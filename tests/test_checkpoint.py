@@ -35,3 +35,21 @@ def test_resume_without_checkpoint_fails_before_building_the_run(tmp_path, monke
               "run": {"output_dir": str(tmp_path / "run")}}
     with pytest.raises(CheckpointError, match="cannot resume: checkpoint not found"):
         qrun.train(config, resume=True)
+
+
+def test_driver_restore_of_a_different_model_raises_checkpoint_error(tmp_path):
+    """A checkpoint of a wider model restored into a narrower one: CheckpointError naming the entry."""
+    from qernel.run import build_run
+
+    def config(width):
+        return {"system": {"kind": "trap", "n_electrons": 2}, "parameters": {"type": "none"},
+                "ansatz": {"kind": "slater_jastrow", "jastrow_smooth": width, "complex_output": False,
+                           "log_abs_only": True},
+                "sampler": {"n_chains": 4, "n_samples": 8, "n_thermalise": 0},
+                "run": {"output_dir": str(tmp_path / f"w{width}")}}
+
+    wide = build_run(config(4))
+    path = wide.driver.save(tmp_path / "wide.pkl")
+    narrow = build_run(config(2))
+    with pytest.raises(CheckpointError, match="do not match the model"):
+        narrow.driver.restore(path)

@@ -9,6 +9,10 @@ MinSR), an optax update, and per-group adaptation of the Metropolis step sizes.
 Long runs: progress bar, JSON-lines log (one record per step, energies in user units), periodic
 atomic checkpoints, exact resume, and a hard stop with a message naming the step when an energy
 or a parameter becomes NaN/inf (the last good checkpoint is kept).
+
+Every step is a fixed set of jitted programs (compiled at the first step, never again), and runs
+unchanged with the chains sharded over several devices by NetKet; ``chunk_size`` of the
+``MCState`` bounds the memory of the local energies and of the per-sample gradients.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ..sampler import (
     redraw_parameters,
     thermalise,
 )
-from .checkpoint import load_checkpoint, save_checkpoint, to_device
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint, to_device
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
 __all__ = ["FoundationVMC", "NonFiniteError", "GroupStats", "read_log"]
@@ -76,7 +80,7 @@ def _update_direction(
 
     centred, weights = centred_local_energies(local_energies, group_ids, n_groups, clip_width)
     if preconditioner is None:
-        return foundation_gradient(logpsi, params, samples, centred, weights)
+        return foundation_gradient(logpsi, params, samples, centred, weights, chunk_size)
     return natural_gradient(
         logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size
     )
@@ -199,6 +203,34 @@ class FoundationVMC:
             )
         return samples, local_energies, stats
 
+    def update_direction(self, samples, local_energies):
+        """The update direction (pytree like the parameters) fed to the optimizer.
+
+        Plain gradient or (Min)SR natural gradient, centred within the parameter groups of the
+        current chains; one jitted call, compiled once per shape (and sharding) of the inputs.
+
+        Args:
+            samples: (n_chains, chain_length, 2N + P) samples of the current chains (may be
+                sharded over devices along the chain axis, as ``MCState.samples`` is).
+            local_energies: (n_chains, chain_length) local energies of ``samples`` (internal units).
+        """
+        vstate = self.vstate
+        if samples.shape[:2] != local_energies.shape:
+            raise ValueError(
+                f"samples {samples.shape} and local_energies {local_energies.shape} must share the "
+                "(n_chains, chain_length) leading axes"
+            )
+        chain_ids = jnp.asarray(chain_group_ids(vstate))
+        if chain_ids.shape[0] != samples.shape[0]:
+            raise ValueError(f"samples hold {samples.shape[0]} chains, the sampler has {chain_ids.shape[0]}")
+        group_ids = jnp.broadcast_to(chain_ids[:, None], local_energies.shape).reshape(-1)
+        return _update_direction(
+            vstate._apply_fun, vstate.parameters, vstate.model_state,
+            samples.reshape(-1, samples.shape[-1]), local_energies.reshape(-1), group_ids,
+            self._diag_shift(), n_groups=self.parameter_space.n_groups,
+            clip_width=self.clip_width, preconditioner=self.preconditioner, chunk_size=vstate.chunk_size,
+        )
+
     def measure(self) -> list[GroupStats]:
         """Sample once and return per-group energy statistics without changing the parameters."""
         return self._sample_and_measure()[2]
@@ -216,14 +248,7 @@ class FoundationVMC:
             redraw_parameters(vstate, key, n_sweeps=self.redraw_sweeps)
         samples, local_energies, stats = self._sample_and_measure()
         self.adapt()
-        chain_ids = jnp.asarray(chain_group_ids(vstate))
-        group_ids = jnp.broadcast_to(chain_ids[:, None], local_energies.shape).reshape(-1)
-        direction = _update_direction(
-            vstate._apply_fun, vstate.parameters, vstate.model_state,
-            samples.reshape(-1, samples.shape[-1]), local_energies.reshape(-1), group_ids,
-            self._diag_shift(), n_groups=self.parameter_space.n_groups,
-            clip_width=self.clip_width, preconditioner=self.preconditioner, chunk_size=vstate.chunk_size,
-        )
+        direction = self.update_direction(samples, local_energies)
         new_opt_state, new_params = _apply_update(self.optimizer.update, direction, self.optimizer_state, vstate.parameters)
         if not _tree_all_finite(new_params):
             raise NonFiniteError(
@@ -254,12 +279,13 @@ class FoundationVMC:
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
-        as_jax = to_device
-        self.vstate.parameters = as_jax(data["params"])
+        vstate = self.vstate
+        check_compatible(data["params"], vstate.parameters)  # a clear CheckpointError, not NetKet's mismatch
+        vstate.parameters = _restored_like(data["params"], vstate.parameters)
         if data.get("model_state"):
-            self.vstate.model_state = as_jax(data["model_state"])
-        self.optimizer_state = as_jax(data["optimizer_state"])
-        self.vstate.sampler_state = as_jax(data["sampler_state"])
+            vstate.model_state = _restored_like(data["model_state"], vstate.model_state)
+        self.optimizer_state = _restored_like(data["optimizer_state"], self.optimizer_state)
+        vstate.sampler_state = _restored_like(data["sampler_state"], vstate.sampler_state)
         self.vstate.reset()
         self.step_count = int(data["step"])
 
@@ -338,6 +364,33 @@ class FoundationVMC:
         if checkpoint is not None:
             self.save(checkpoint, extra)
         return records
+
+
+def _placed_like(tree, template):
+    """``tree`` with every array leaf (NumPy or JAX) put on the sharding of the matching array
+    leaf of ``template``; leaves without a match are returned unchanged."""
+    def place(leaf, like):
+        if (isinstance(leaf, (np.ndarray, jax.Array)) and isinstance(like, jax.Array)
+                and leaf.shape == like.shape and leaf.dtype == like.dtype):
+            return jax.device_put(leaf, like.sharding)
+        return leaf
+
+    try:
+        return jax.tree_util.tree_map(place, tree, template)
+    except (ValueError, TypeError):  # different structure (e.g. another optimizer): leave as is
+        return tree
+
+
+def _restored_like(host_tree, live_tree):
+    """A checkpoint's host tree turned into device arrays placed like the live state's leaves.
+
+    NumPy leaves are put directly onto the live shardings (sharded chains stay sharded over all
+    devices, and no per-shape conversion program is compiled); the remaining host leaves (PRNG
+    key data) go through :func:`~qernel.training.checkpoint.to_device` and are then placed too.
+    Keeping the shardings of the live state lets the jitted steps compiled before a restore be
+    reused: a new input sharding would recompile them.
+    """
+    return _placed_like(to_device(_placed_like(host_tree, live_tree)), live_tree)
 
 
 def _summary(record: dict) -> str:

@@ -43,7 +43,7 @@ def centred_local_energies(local_energies, group_ids, n_groups: int, clip_width:
 
 
 def foundation_gradient(
-    logpsi: Callable, params, samples, centred_energies, weights
+    logpsi: Callable, params, samples, centred_energies, weights, chunk_size: int | None = None
 ):
     """Energy gradient ``2 Re sum_s w_s conj(O_s) dE_s`` (pytree like ``params``).
 
@@ -55,13 +55,22 @@ def foundation_gradient(
         params: real parameter pytree.
         samples: (Ns, D) samples.
         centred_energies, weights: from :func:`centred_local_energies`.
+        chunk_size: back-propagate this many samples at a time (NetKet's ``vjp_chunked``;
+            per device when the samples are sharded); None: the whole batch at once.
     """
     coefficients = jax.lax.stop_gradient(weights * centred_energies)
 
-    def surrogate(p):
-        return 2.0 * jnp.real(jnp.sum(jnp.conj(logpsi(p, samples)) * coefficients))
+    def per_sample(p, x, c):
+        return 2.0 * jnp.real(jnp.conj(logpsi(p, x)) * c)
 
-    return jax.grad(surrogate)(params)
+    if chunk_size is not None:
+        from netket.jax import vjp_chunked
+
+        vjp = vjp_chunked(per_sample, params, samples, coefficients, chunk_argnums=(1, 2),
+                          chunk_size=chunk_size, nondiff_argnums=(1, 2))
+        return vjp(jnp.ones(samples.shape[0], dtype=jnp.result_type(*jax.tree_util.tree_leaves(params))))[0]
+
+    return jax.grad(lambda p: jnp.sum(per_sample(p, samples, coefficients)))(params)
 
 
 def _centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size=None):
