@@ -1,0 +1,169 @@
+"""Time and memory of one natural-gradient step, MinSR vs SR, vs samples S and parameters P.
+
+One call of :func:`qernel.training.gradient.natural_gradient` (per-sample Jacobian, per-group
+centring, linear solve), jitted, for ``mode="minsr"`` and ``mode="sr"`` side by side in one
+process on the same samples and energies; the Jacobian alone is timed too, so that the linear
+algebra can be told apart. The wavefunction is complex, so the real least-squares problem has
+2S rows (real and imaginary parts) and P columns:
+
+* SR:    S_mat = J^T J   (P x P):   O(2S P^2) to build + O(P^3 / 3) Cholesky;  memory O(P^2)
+* MinSR: T = J J^T      (2S x 2S): O(4S^2 P) to build + O(8S^3 / 3) Cholesky; memory O(S^2)
+
+both after the Jacobian, O(S) backward passes (memory O(S P)). MinSR is the cheaper one when
+2S < P (the usual regime of neural wavefunctions); SR when 2S > P.
+
+Sweeps: S in ``--samples`` at the model of width ``--width`` (P fixed), and P (token widths
+``--widths``) at ``--fixed-samples`` samples. Model: one dense QERNEL block (no MoE), 2 heads,
+one determinant, on a 4 x 4 moiré supercell (N = 16) at filling 1. Times: best of
+``--repeats`` calls after compilation; clock (``--clock auto``): the CPU time of this process on
+CPU backends (qernel pins it to one core: CPU time is the work done, not the time other processes
+hold the core), wall time on GPUs. Memory: XLA's compiled memory analysis (temp + argument +
+output bytes). Slopes: least-squares ``d log t / d log S`` and ``d log t / d log P``.
+
+    python benchmarks/sr_step.py [--samples 256 512 1024 2048] [--width 12]
+                                 [--widths 8 12 16 24] [--fixed-samples 512] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
+import jax
+import jax.numpy as jnp
+import netket  # noqa: F401  (enables float64 as in production)
+import numpy as np
+
+from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
+from qernel.hamiltonian import MoireHamiltonian
+from qernel.hamiltonian.hilbert import join_sample
+from qernel.training.gradient import _centred_jacobian, centred_local_energies, natural_gradient
+
+N_GROUPS = 4  # parameter values V in the batch, as in foundation training
+DIAG_SHIFT = 1e-3
+CONFIG = QERNELConfig(
+    n_layers=1, width=12, num_heads=2, num_kv_heads=1, num_experts=1, top_k=1, n_determinants=1, film_hidden=16
+)
+MODES = ("minsr", "sr")
+
+
+def problem(width: int, n_samples: int, dtype: str):
+    """Parameters, samples, centred energies, weights, group ids and the jitted functions."""
+    hamiltonian = MoireHamiltonian(supercell=4, filling=1.0)
+    n = hamiltonian.n_electrons
+    key_r, key_e = jax.random.split(jax.random.PRNGKey(n_samples))
+    real = jnp.float32 if dtype == "float32" else jnp.float64
+    group_ids = jnp.arange(n_samples) % N_GROUPS
+    V = jnp.linspace(2.0, 25.0, N_GROUPS, dtype=real)[group_ids]
+    positions = hamiltonian.supercell.to_cartesian(jax.random.uniform(key_r, (n_samples, n, 2), real))
+    x = join_sample(positions, V[:, None])
+    model = make_qernel(CONFIG.replace(width=width, dtype=dtype), hamiltonian.hilbert, [15.0], [10.0])
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), x[:1])
+    local_energies = jax.random.normal(key_e, (n_samples,), real) + 0.1 * V  # stand-in energies, per-group offsets
+    centred, weights = centred_local_energies(local_energies, group_ids, N_GROUPS)
+
+    def logpsi(p, s):
+        return model.apply(p, None, s)
+
+    def jacobian(p, s, dE, w, g):
+        return _centred_jacobian(logpsi, p, s, g, N_GROUPS, w)[0]
+
+    fns = {"jacobian": jacobian}
+    for mode in MODES:
+        fns[mode] = (
+            lambda p, s, dE, w, g, mode=mode: natural_gradient(logpsi, p, s, dE, w, g, N_GROUPS, DIAG_SHIFT, mode)
+        )
+    return params, (params, x, centred, weights, group_ids), fns
+
+
+def clock(name: str):
+    """``time.process_time`` (CPU time) or ``time.perf_counter`` (wall); "auto": CPU time on CPU."""
+    if name == "auto":
+        name = "cpu" if jax.devices()[0].platform == "cpu" else "wall"
+    return time.process_time if name == "cpu" else time.perf_counter
+
+
+def measure(fn, args, repeats: int, timer) -> tuple[float, float]:
+    """(best time of one call in s, compiled temp + argument + output bytes)."""
+    compiled = jax.jit(fn).lower(*args).compile()
+    stats = compiled.memory_analysis()
+    if isinstance(stats, (list, tuple)):
+        stats = stats[0]
+    memory = stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes
+    jax.block_until_ready(compiled(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        start = timer()
+        jax.block_until_ready(compiled(*args))
+        best = min(best, timer() - start)
+    return best, float(memory)
+
+
+def sweep(points, repeats: int, dtype: str, label: str, timer):
+    """Measure every (width, samples) point; print one table row per point; return the results."""
+    print(f"| {label} | S | P | jacobian [s] | MinSR step [s] | SR step [s] | MinSR / SR time | "
+          "MinSR [MiB] | SR [MiB] |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for width, n_samples in points:
+        params, args, fns = problem(width, n_samples, dtype)
+        result = {name: measure(fn, args, repeats, timer) for name, fn in fns.items()}
+        n_params = count_parameters(params)
+        rows.append((n_samples, n_params, result))
+        t = {k: v[0] for k, v in result.items()}
+        m = {k: v[1] / 2**20 for k, v in result.items()}
+        value = n_samples if label == "S sweep" else width
+        print(f"| {value} | {n_samples} | {n_params} | {t['jacobian']:.3f} | {t['minsr']:.3f} | {t['sr']:.3f} | "
+              f"{t['minsr'] / t['sr']:.2f} | {m['minsr']:.0f} | {m['sr']:.0f} |", flush=True)
+    return rows
+
+
+def slopes(x, rows) -> str:
+    """Fitted log-log slopes of the step times, and of the linear algebra (step - jacobian) if > 0."""
+    out = []
+    for mode in MODES:
+        step = np.array([r[2][mode][0] for r in rows])
+        solve = step - np.array([r[2]["jacobian"][0] for r in rows])
+        text = f"{mode}: step {np.polyfit(np.log(x), np.log(step), 1)[0]:.2f}"
+        if np.all(solve > 0):
+            text += f", step - jacobian {np.polyfit(np.log(x), np.log(solve), 1)[0]:.2f}"
+        out.append(text)
+    return "; ".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, nargs="+", default=[256, 512, 1024, 2048], help="S sweep")
+    parser.add_argument("--width", type=int, default=CONFIG.width, help="token width of the S sweep")
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 12, 16, 24], help="P sweep (token widths)")
+    parser.add_argument("--fixed-samples", type=int, default=512, help="S of the P sweep")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls; the best is kept")
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
+                        help="auto: process CPU time on CPU backends, wall time otherwise")
+    args = parser.parse_args()
+    timer = clock(args.clock)
+    if any(w % CONFIG.num_heads for w in [args.width, *args.widths]):
+        parser.error(f"widths must be multiples of num_heads = {CONFIG.num_heads}")
+    if min([*args.samples, args.fixed_samples]) < N_GROUPS:
+        parser.error(f"sample counts must be >= {N_GROUPS} (one per parameter group)")
+
+    print(f"jax {jax.__version__}, {jax.devices()[0].platform}, dtype {args.dtype}, N = 16, "
+          f"{N_GROUPS} parameter groups, best of {args.repeats} calls, diag_shift {DIAG_SHIFT}, "
+          f"{'CPU' if timer is time.process_time else 'wall'} time")
+    print(f"model: {CONFIG} (width varied)\n")
+    rows_s = sweep([(args.width, s) for s in sorted(args.samples)], args.repeats, args.dtype, "S sweep", timer)
+    print()
+    rows_p = sweep([(w, args.fixed_samples) for w in sorted(args.widths)], args.repeats, args.dtype, "width", timer)
+    print("\nlog-log slopes:")
+    if len(rows_s) >= 2:
+        print(f"  vs S (P = {rows_s[0][1]}): " + slopes([r[0] for r in rows_s], rows_s))
+    if len(rows_p) >= 2:
+        print(f"  vs P (S = {args.fixed_samples}): " + slopes([r[1] for r in rows_p], rows_p))
+
+
+if __name__ == "__main__":
+    main()
