@@ -27,12 +27,13 @@ import qernel  # noqa: F401  (first: CPU pinning before JAX starts its threads)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from jax import monitoring  # noqa: E402
 
 from qernel.run import build_run  # noqa: E402
 from qernel.sampler import chain_parameters  # noqa: E402
 
-BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _compile_counter import count_compilations  # noqa: E402
+
 
 #: Small version of ``qernel.cli.DEMO_CONFIG``: N = 4 spin-polarised electrons on a 2 x 2 moiré
 #: supercell, two values of V, 8 chains, chunked evaluation (4 samples per chunk and device).
@@ -110,18 +111,9 @@ def main(output_dir: str) -> dict:
     checkpoint = Path(output_dir) / "checkpoint.pkl"
     driver.save(checkpoint)
     first = driver.step()["energy"]
-    compiled: list[str] = []
-
-    def listener(event: str, duration: float, **kwargs) -> None:
-        if event == BACKEND_COMPILE_EVENT:
-            compiled.append(str(kwargs.get("fun_name")))
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with count_compilations() as compiled:
         driver.restore(checkpoint)
         again = driver.step()["energy"]
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
     result["resume"] = {
         "first": first,
         "again": again,

@@ -8,14 +8,12 @@ energies on a CPU within a few GB, and chunking does not change the numbers.
 
 from __future__ import annotations
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import pytest
-from jax import monitoring
 
 from qernel.ansatz.qernel import QERNELConfig, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
@@ -23,25 +21,7 @@ from qernel.run import build_run
 from qernel.sampler import ParameterGrid, make_sampler
 from qernel.training.gradient import centred_local_energies, foundation_gradient, natural_gradient
 
-#: JAX records this event once per XLA backend compilation (jax/_src/dispatch.py).
-BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def count_compilations():
-    """Collect the names of the functions XLA compiles inside the ``with`` block."""
-    names: list[str] = []
-
-    def listener(event: str, duration: float, **kwargs) -> None:
-        if event == BACKEND_COMPILE_EVENT:
-            names.append(str(kwargs.get("fun_name")))
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
-
+from _compile_counter import count_compilations
 
 # A shrunk qernel.cli.DEMO_CONFIG: N = 4 on a 2x2 moiré supercell, tiny QERNEL model, V drawn
 # uniformly and re-drawn EVERY step (new parameter values must not trigger a recompile),
