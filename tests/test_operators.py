@@ -115,3 +115,130 @@ def test_taut_state_is_not_an_eigenstate_at_other_omega():
 def test_kinetic_rejects_foreign_hilbert():
     with pytest.raises(TypeError, match="ElectronHilbert"):
         KineticEnergy(object())
+
+
+# -- fused forward-Laplacian rules (qernel/ansatz/fused.py) ----------------------------------------
+
+
+def _hessian_kinetic(f, r):
+    """Reference -1/2 (tr Hess + grad^2) of a real or complex scalar f(r) by jax.hessian."""
+    parts = [lambda r: jnp.real(f(r)), lambda r: jnp.imag(f(r))]
+    lap = sum(w * jnp.trace(jax.hessian(p)(r)) for w, p in zip((1.0, 1j), parts))
+    grad = sum(w * jax.grad(p)(r) for w, p in zip((1.0, 1j), parts))
+    return -0.5 * (lap + jnp.sum(grad**2))
+
+
+def _perturbed(params, seed):
+    """Parameters with every leaf moved randomly, so zero-initialised heads (FiLM, Jastrow
+    smooth weights) contribute too."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return jax.tree_util.tree_unflatten(
+        tree, [x + 0.3 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
+    )
+
+
+@pytest.mark.parametrize("system", ["moire_complex", "trap_real"])
+def test_fused_qernel_local_kinetic_energy_matches_hessian_trace(system):
+    """The forward Laplacian of the whole QERNEL model (fused GELU, attention and Jastrow-pair
+    rules, folx's determinant rule) equals -1/2 (tr Hess + grad^2) by jax.hessian. Both spin
+    channels of the Jastrow, periodic and open boundaries, complex and real orbitals."""
+    from qernel.ansatz import QERNELConfig, make_qernel
+    from qernel.hamiltonian import MoireHamiltonian
+
+    config = QERNELConfig(
+        n_layers=2, width=8, num_heads=2, num_kv_heads=1, num_experts=2, top_k=1, n_determinants=2,
+        jastrow_smooth=2, film_hidden=4,
+    )
+    if system == "moire_complex":
+        ham = MoireHamiltonian(supercell=[[2, 1], [-1, 1]], polarized=False)  # N = 3: 2 up, 1 down
+        positions = ham.supercell.to_cartesian(jax.random.uniform(jax.random.PRNGKey(1), (2, 3, 2)))
+        carried = jnp.full((2, 1), 12.0)
+    else:
+        ham = HarmonicTrap(3, omega=1.0)  # open boundaries: Gaussian envelopes and Jastrow basis
+        config = config.replace(complex_output=False, log_abs_only=True)
+        positions = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 2))
+        carried = jnp.zeros((2, 0))
+    model = make_qernel(config, ham.hilbert)
+    x = join_sample(positions, carried)
+    params = _perturbed(model.init(jax.random.PRNGKey(0), x[:1]), seed=2)
+
+    def logpsi(p, s):
+        return model.apply(p, None, s)
+
+    values = KineticEnergy(ham.hilbert)._expect_kernel(logpsi, params, x)
+    for xi, value in zip(x, values):
+        expected = _hessian_kinetic(lambda r: logpsi(params, jnp.concatenate([r, xi[6:]])), xi[:6])
+        np.testing.assert_allclose(value, expected, rtol=1e-10)
+
+
+def _rule_inputs(seed, n=4):
+    """Per-electron nonlinear maps r (2n,) -> q, k, v of an attention layer, plus random r."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    w = [jax.random.normal(k, (2, 2, 2, 3)) for k in keys[:3]]  # (coord, group, head, feature)
+
+    def qkv(r):
+        r = r.reshape(n, 2)
+        q = jnp.tanh(jnp.einsum("na,agjk->ngjk", r, w[0]))  # (n, G=2, H/G=2, K=3)
+        k = jnp.sin(jnp.einsum("na,agk->ngk", r, w[1][:, :, 0]))
+        v = jnp.cos(jnp.einsum("na,agk->ngk", r, w[2][:, :, 0]))
+        return q, k, v
+
+    return qkv, jax.random.normal(keys[3], (2 * n,))
+
+
+@pytest.mark.parametrize("dependent", ["qkv", "q", "k", "v"])
+@pytest.mark.parametrize("sparsity_threshold", [0, 6])
+def test_fused_attention_rule_matches_hessian_trace(dependent, sparsity_threshold):
+    """attention_core's closed-form rule (softmax and both contractions) equals the jax.hessian
+    reference whichever of q, k, v depend on the input, for dense and sparse folx Jacobians."""
+    import folx
+
+    from qernel.ansatz.fused import attention_core
+
+    qkv, r0 = _rule_inputs(0)
+    c = jax.random.normal(jax.random.PRNGKey(5), (4, 2, 2, 3))
+
+    def f(r):
+        q, k, v = qkv(r)
+        q0, k0, v0 = qkv(r0)  # the input-independent operands at a fixed point
+        q, k, v = (a if name in dependent else b for name, a, b in zip("qkv", (q, k, v), (q0, k0, v0)))
+        return jnp.sum(jnp.sin(attention_core(q, k, v)) * c)
+
+    result = folx.forward_laplacian(f, sparsity_threshold=sparsity_threshold)(r0)
+    gradient = result.jacobian.dense_array
+    value = -0.5 * (result.laplacian + jnp.sum(gradient * gradient))
+    np.testing.assert_allclose(value, _hessian_kinetic(f, r0), rtol=1e-11)
+
+
+@pytest.mark.parametrize("sparsity_threshold", [0, 6])
+def test_fused_pair_sum_and_gelu_rules_match_hessian_trace(sparsity_threshold):
+    """PairSum (per-pair gradient and Hessian chained with a non-trivial input Jacobian) and the
+    fused GELU equal the jax.hessian reference."""
+    import folx
+
+    from qernel.ansatz.fused import PairSum, gelu
+
+    n = 4
+    i, j = np.triu_indices(n, k=1)
+    scale = jnp.asarray(np.linspace(0.5, 1.5, len(i)))  # pair-dependent term
+
+    def u(d, a):
+        return scale * jnp.sin(a * d[..., 0]) * jnp.exp(-jnp.sum(d**2, axis=-1)) + d[..., 0] * d[..., 1] ** 2
+
+    pairs = PairSum(u, n, name="test_operators_pair_sum")
+    a = jnp.asarray(0.8)
+
+    def f(r):
+        positions = jnp.tanh(r).reshape(n, 2) + 0.1 * jnp.roll(r, 1).reshape(n, 2)  # mixes electrons
+        return pairs(positions[None], a)[0] + jnp.sum(gelu(r * r - 0.5))
+
+    r0 = jax.random.normal(jax.random.PRNGKey(3), (2 * n,))
+    result = folx.forward_laplacian(f, sparsity_threshold=sparsity_threshold)(r0)
+    gradient = result.jacobian.dense_array
+    value = -0.5 * (result.laplacian + jnp.sum(gradient * gradient))
+    np.testing.assert_allclose(value, _hessian_kinetic(f, r0), rtol=1e-11)
+    # the plain function is the pair sum itself
+    positions = r0.reshape(n, 2)
+    expected = jnp.sum(u(positions[i] - positions[j], a))
+    np.testing.assert_allclose(pairs(positions[None], a)[0], expected, rtol=1e-14)

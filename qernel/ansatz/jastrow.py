@@ -19,6 +19,9 @@ Exchange of two same-spin electrons leaves J unchanged (pair terms are symmetric
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -27,6 +30,7 @@ import numpy as np
 from qernel.hamiltonian.lattice import Supercell
 
 from .features import periodic_distance, safe_norm
+from .fused import PairSum
 from .orbitals import real_plane_wave_basis
 
 __all__ = ["Jastrow", "cusp_slopes"]
@@ -78,34 +82,62 @@ class Jastrow(hk.Module):
         n = self.n_up + self.n_down
         if n < 2:
             return jnp.zeros(positions.shape[0], dtype)
-        dr = positions[:, :, None, :] - positions[:, None, :, :]  # (B, N, N, 2)
-        if self.supercell is not None:
-            d = periodic_distance(dr, self.supercell)
-        else:
-            d = safe_norm(dr)
-        spin = np.arange(n) < self.n_up
-        parallel = jnp.asarray(spin[:, None] == spin[None, :])  # (N, N)
-        pairs = jnp.asarray(np.triu(np.ones((n, n), dtype=bool), k=1))
-
-        def by_spin(values):  # (2,) [parallel, antiparallel] -> (N, N)
-            return jnp.where(parallel, values[0], values[1])
-
-        u = jnp.zeros_like(d)
+        inv_length = jnp.zeros((2,), dtype)
         if self.coupling > 0:
-            c = jnp.asarray(cusp_slopes(self.coupling), dtype)
             raw = hk.get_parameter(
                 "length_raw", (2,), dtype, init=hk.initializers.Constant(np.log(np.expm1(self.length)))
             )
             inv_length = 1.0 / jax.nn.softplus(raw)
-            u = u + by_spin(c) * d / (1.0 + by_spin(inv_length) * d)
+        weights = jnp.zeros((2, 0), dtype)
         if self.n_smooth > 0:
-            w = hk.get_parameter("smooth_weights", (2, self.n_smooth), dtype, init=jnp.zeros)
-            if self.supercell is not None:
-                g, phase = real_plane_wave_basis(self.supercell, 2 * self.n_smooth + 1)
-                g = g[phase == 0][1 : self.n_smooth + 1]  # cos(G.r), G != 0: even in r
-                basis = jnp.cos(dr @ jnp.asarray(g.T, dtype))  # (B, N, N, M)
-            else:
-                sigma = jnp.asarray(self.length * 2.0 ** np.arange(self.n_smooth), dtype)
-                basis = jnp.exp(-((d[..., None] / sigma) ** 2))
-            u = u + jnp.einsum("bijm,ijm->bij", basis, w[jnp.where(parallel, 0, 1)])
-        return jnp.sum(jnp.where(pairs, u, 0.0), axis=(-1, -2))
+            weights = hk.get_parameter("smooth_weights", (2, self.n_smooth), dtype, init=jnp.zeros)
+        pairs = _jastrow_pair_sum(self.n_up, self.n_down, self.supercell, self.coupling, self.length, self.n_smooth)
+        return pairs(positions, inv_length, weights)
+
+
+def _pair_terms(d, inv_length, weights, *, parallel, supercell, coupling, g, sigma):
+    """Jastrow terms ``u_p`` (..., P) of the pairs ``i < j`` (``np.triu_indices`` order).
+
+    Args:
+        d: (..., P, 2) displacements ``r_i - r_j``.
+        inv_length: (2,) inverse cusp ranges [parallel, antiparallel].
+        weights: (2, M) smooth-basis weights [parallel, antiparallel].
+        parallel: (P,) static bool, same spin.
+        g: (M, 2) cosine wavevectors (periodic) or None; sigma: (M,) Gaussian widths (open) or None.
+    """
+    dtype = d.dtype
+    dist = periodic_distance(d, supercell) if supercell is not None else safe_norm(d)
+    channel = np.where(parallel, 0, 1)  # (P,) index of the spin channel
+    u = jnp.zeros_like(dist)
+    if coupling > 0:
+        c = jnp.asarray(np.array(cusp_slopes(coupling))[channel], dtype)
+        u = u + c * dist / (1.0 + inv_length[channel] * dist)
+    if weights.shape[-1] > 0:
+        if g is not None:
+            basis = jnp.cos(d @ jnp.asarray(g.T, dtype))  # (..., P, M), even in d
+        else:
+            basis = jnp.exp(-((dist[..., None] / jnp.asarray(sigma, dtype)) ** 2))
+        u = u + jnp.sum(basis * weights[channel], axis=-1)
+    return u
+
+
+@functools.lru_cache(maxsize=None)
+def _jastrow_pair_sum(n_up: int, n_down: int, supercell, coupling: float, length: float, n_smooth: int) -> PairSum:
+    """The pair sum of one Jastrow configuration, built once (it registers a folx rule, see
+    :mod:`qernel.ansatz.fused`)."""
+    n = n_up + n_down
+    i, j = np.triu_indices(n, k=1)
+    spin = np.arange(n) < n_up
+    g = sigma = None
+    if n_smooth > 0 and supercell is not None:
+        g, phase = real_plane_wave_basis(supercell, 2 * n_smooth + 1)
+        g = g[phase == 0][1 : n_smooth + 1]  # cos(G.r), G != 0: even in r
+    elif n_smooth > 0:
+        sigma = length * 2.0 ** np.arange(n_smooth)
+    terms = functools.partial(
+        _pair_terms, parallel=spin[i] == spin[j], supercell=supercell, coupling=coupling, g=g, sigma=sigma
+    )
+    return PairSum(terms, n, name=f"qernel_fused_jastrow_{next(_INSTANCES)}")
+
+
+_INSTANCES = itertools.count()  # unique folx registry names, one per configuration

@@ -46,6 +46,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from .fused import gelu
+
 __all__ = [
     "FeedForward",
     "MixtureOfExperts",
@@ -109,7 +111,7 @@ def _router_logits(x: jnp.ndarray, num_experts: int) -> jnp.ndarray:
 class FeedForward(hk.Module):
     """Dense FFN ``h (..., D) -> W2 act(W1 h + b1) + b2`` with hidden width ``hidden``."""
 
-    def __init__(self, hidden: int, activation: Callable = jax.nn.gelu, name: str | None = None) -> None:
+    def __init__(self, hidden: int, activation: Callable = gelu, name: str | None = None) -> None:
         super().__init__(name=name)
         if hidden < 1:
             raise ValueError(f"FFN hidden width must be >= 1, got {hidden}")
@@ -143,7 +145,7 @@ class MixtureOfExperts(hk.Module):
         hidden: int,
         routing: str = "parameters",
         gating: str = "continuous",
-        activation: Callable = jax.nn.gelu,
+        activation: Callable = gelu,
         dispatch: str = "gather",
         name: str | None = None,
     ) -> None:
