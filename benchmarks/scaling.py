@@ -16,7 +16,7 @@ done and does not count the time other processes hold the core), wall time on GP
 sample (MiB): XLA's compiled memory analysis (temp + argument + output bytes of the jitted
 function, divided by the batch; computed by the compiler, so deterministic for a backend, on CPU
 and GPU alike; the argument bytes include the parameters, shared by the batch). The batch is fixed over N: ``--batch`` for forward and Jacobian, ``--eloc-batch`` for
-the local energy, whose working set grows as N^3 per sample (about 1.8 GB at N = 150 in float64,
+the local energy, whose working set grows as N^3 per sample (about 1.2 GB at N = 150 in float64,
 see docs/benchmarks.md). The log-log slopes ``d log(cost) / d log N`` are fitted over all sizes
 and over the three largest.
 
@@ -39,7 +39,7 @@ from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.hamiltonian.hilbert import join_sample
 from qernel.hamiltonian.operators import LocalEnergy
-from qernel.training.gradient import _centred_jacobian
+from qernel.training.gradient import centred_jacobian
 from qernel.training.groups import group_sample_weights
 
 #: moiré supercell (integer n for n x n, or a 2x2 integer matrix) with N cells = N electrons
@@ -70,7 +70,7 @@ def functions(config: QERNELConfig, hamiltonian: MoireHamiltonian, x):
     def jacobian(p, s):
         group_ids = jnp.arange(s.shape[0]) % N_GROUPS  # samples() cycles through the V values
         weights = group_sample_weights(group_ids, N_GROUPS)
-        blocks, _ = _centred_jacobian(logpsi, p, s, group_ids, N_GROUPS, weights)
+        blocks, _ = centred_jacobian(logpsi, p, s, group_ids, N_GROUPS, weights)
         return jnp.concatenate(blocks, axis=0)
 
     fns = {

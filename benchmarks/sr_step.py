@@ -38,7 +38,7 @@ import numpy as np
 from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.hamiltonian.hilbert import join_sample
-from qernel.training.gradient import _centred_jacobian, centred_local_energies, natural_gradient
+from qernel.training.gradient import centred_jacobian, centred_local_energies, natural_gradient
 
 N_GROUPS = 4  # parameter values V in the batch, as in foundation training
 DIAG_SHIFT = 1e-3
@@ -67,7 +67,7 @@ def problem(width: int, n_samples: int, dtype: str):
         return model.apply(p, None, s)
 
     def jacobian(p, s, dE, w, g):
-        return _centred_jacobian(logpsi, p, s, g, N_GROUPS, w)[0]
+        return centred_jacobian(logpsi, p, s, g, N_GROUPS, w)[0]
 
     fns = {"jacobian": jacobian}
     for mode in MODES:

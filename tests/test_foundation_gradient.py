@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
 import netket as nk  # noqa: F401
-from qernel.training.gradient import centred_local_energies, foundation_gradient, natural_gradient
+from qernel.training.gradient import centred_jacobian, centred_local_energies, foundation_gradient, natural_gradient
 from qernel.training.groups import center_within_groups, clip_within_groups, group_means
 
 
@@ -59,6 +59,24 @@ def test_foundation_gradient_equals_average_of_per_value_gradients(seed, n_group
         [_per_value_gradient(params, x[ids == g], e_loc[ids == g]) for g in range(n_groups)], axis=0
     )
     np.testing.assert_allclose(grad, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 5])
+def test_centred_jacobian_is_the_weighted_per_group_centred_textbook_jacobian(chunk_size):
+    """[Re, Im] of sqrt(w_s) (O_s - <O>_g(s)), with O from jax.jacrev of the batched model."""
+    n_groups = 3
+    params, x, ids, e_loc = _setup(7, n_groups, per_group=4)
+    _, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    blocks, unravel = centred_jacobian(_model, params, x, ids, n_groups, w, chunk_size)
+    flat = ravel_pytree(params)[0]
+    O = jax.jacrev(lambda f: jnp.real(_model(unravel(f), x)))(flat) + 1j * jax.jacrev(
+        lambda f: jnp.imag(_model(unravel(f), x)))(flat)
+    centred = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])  # ids sorted
+    expected = np.sqrt(np.asarray(w))[:, None] * centred
+    assert len(blocks) == 2 and blocks[0].shape == (x.shape[0], flat.size)
+    np.testing.assert_allclose(blocks[0], expected.real, atol=1e-12)
+    np.testing.assert_allclose(blocks[1], expected.imag, atol=1e-12)
+    np.testing.assert_allclose(ravel_pytree(unravel(flat))[0], flat)
 
 
 def test_global_centring_is_biased():

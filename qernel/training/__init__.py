@@ -2,7 +2,7 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .driver import FoundationVMC, GroupStats, NonFiniteError, read_log
-from .gradient import centred_local_energies, foundation_gradient, natural_gradient
+from .gradient import centred_jacobian, centred_local_energies, foundation_gradient, natural_gradient
 from .groups import center_within_groups, clip_within_groups, group_counts, group_means, group_sample_weights
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "GroupStats",
     "NonFiniteError",
     "read_log",
+    "centred_jacobian",
     "centred_local_energies",
     "foundation_gradient",
     "natural_gradient",

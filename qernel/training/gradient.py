@@ -29,7 +29,7 @@ from jax.flatten_util import ravel_pytree
 
 from .groups import center_within_groups, clip_within_groups, group_sample_weights
 
-__all__ = ["centred_local_energies", "foundation_gradient", "natural_gradient"]
+__all__ = ["centred_jacobian", "centred_local_energies", "foundation_gradient", "natural_gradient"]
 
 
 def centred_local_energies(local_energies, group_ids, n_groups: int, clip_width: float | None = 5.0):
@@ -73,11 +73,34 @@ def foundation_gradient(
     return jax.grad(lambda p: jnp.sum(per_sample(p, samples, coefficients)))(params)
 
 
-def _centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size=None):
-    """Per-sample Jacobian blocks [Re O, Im O] (each (Ns, Np)), centred per group and weighted.
+def centred_jacobian(
+    logpsi: Callable,
+    params,
+    samples: jax.Array,
+    group_ids: jax.Array,
+    n_groups: int,
+    weights: jax.Array,
+    chunk_size: int | None = None,
+) -> tuple[list[jax.Array], Callable]:
+    """Per-sample Jacobian ``Obar_s = sqrt(w_s) (O_s - <O>_g(s))``, centred within parameter groups.
 
-    Per-sample gradients by ``vmap(grad)`` over single samples (cost O(Ns) backward passes of one
-    sample each; ``jacrev`` of the batched function would cost Ns passes over the whole batch).
+    The matrix MinSR/SR solve with (module docstring). Per-sample gradients by ``vmap(grad)``
+    over single samples (cost O(Ns) backward passes of one sample each; ``jacrev`` of the
+    batched function would cost Ns passes over the whole batch).
+
+    Args:
+        logpsi: ``logpsi(params, samples) -> (Ns,)``, real or complex.
+        params: real parameter pytree with Np numbers in all.
+        samples: (Ns, D) samples.
+        group_ids: (Ns,) integer parameter-group index of each sample, in ``[0, n_groups)``.
+        n_groups: number of groups G.
+        weights: (Ns,) sample weights ``w_s`` (:func:`centred_local_energies`).
+        chunk_size: per-sample gradients this many samples at a time; None: all at once.
+
+    Returns:
+        ``(blocks, unravel)``: ``blocks`` is ``[Re Obar]`` for a real ``logpsi`` and
+        ``[Re Obar, Im Obar]`` for a complex one, each (Ns, Np); ``unravel`` maps a flat (Np,)
+        vector back to a pytree like ``params``.
     """
     from netket.jax import vmap_chunked
 
@@ -122,7 +145,7 @@ def natural_gradient(
     """
     if mode not in ("minsr", "sr"):
         raise ValueError(f"mode must be 'minsr' or 'sr', got {mode!r}")
-    blocks, unravel = _centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size)
+    blocks, unravel = centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size)
     scaled = jnp.sqrt(weights) * centred_energies
     rhs_blocks = [jnp.real(scaled)] + ([jnp.imag(scaled)] if len(blocks) == 2 else [])
     J = jnp.concatenate(blocks, axis=0)
