@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from qernel.hamiltonian.trap import HarmonicTrap
-from qernel.sampler import ParameterGrid, make_sampler
+from qernel.sampler import ParameterGrid, chain_group_ids, make_sampler
 from qernel.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from qernel.training.driver import FoundationVMC, NonFiniteError, read_log
 
@@ -70,6 +70,17 @@ def test_per_group_statistics_and_adaptation():
         assert np.isfinite(g["energy"]) and g["error"] > 0 and 0 < g["acceptance"] <= 1
     # the harmonic-trap energy scales with omega: the groups are resolved separately
     assert groups[1]["energy"] > groups[0]["energy"] + 0.5
+
+
+def test_group_statistics_of_an_eigenstate_have_zero_error():
+    """A constant local energy (an exact eigenstate, e.g. the 2-electron trap at omega = 1 with the
+    Taut wavefunction) has an exact mean: error 0, not NetKet's NaN from 0/0."""
+    driver = _driver()
+    ids = np.asarray(chain_group_ids(driver.vstate))
+    local = jnp.where(jnp.asarray(ids)[:, None] == 0, 1.75, 3.0) * jnp.ones((16, 8))  # per-group constants
+    stats = driver.group_statistics(local, np.full(2, 0.5))
+    assert [s.energy for s in stats] == [1.75, 3.0]
+    assert [s.error for s in stats] == [0.0, 0.0] and [s.variance for s in stats] == [0.0, 0.0]
 
 
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):

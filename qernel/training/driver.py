@@ -32,6 +32,7 @@ import netket as nk
 import numpy as np
 import optax
 
+from ..observables.estimates import estimate
 from ..sampler import (
     adapt_step_sizes,
     chain_group_ids,
@@ -165,12 +166,13 @@ class FoundationVMC:
             members = ids == g
             if not members.any():
                 continue
-            s = nk.stats.statistics(jnp.real(local_energies[members]) * unit)
+            # NetKet's statistics, with error 0 (not NaN) for a constant series (an eigenstate)
+            s = estimate(jnp.real(local_energies[members]) * unit)
             stats.append(
                 GroupStats(
                     parameters={n: float(values[g, i]) for i, n in enumerate(names)},
                     energy=float(s.mean),
-                    error=float(s.error_of_mean),
+                    error=float(s.error),
                     variance=float(s.variance),
                     tau_corr=float(s.tau_corr),
                     acceptance=float(acceptance[g]),
