@@ -29,6 +29,8 @@ from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian.hilbert import ElectronHilbert, join_sample
 from qernel.hamiltonian.lattice import triangular_lattice
 
+from _measure import clock
+
 SUPERCELLS = {16: [[4, 0], [0, 4]], 64: [[8, 0], [0, 8]], 150: [[10, 0], [0, 15]]}
 BASE = QERNELConfig(n_layers=4, width=64, num_heads=4, num_kv_heads=4, num_experts=1, top_k=1, n_determinants=4)
 VARIANTS = {
@@ -81,15 +83,6 @@ def solve_hidden(measure, target: float, lo: int = 16, hi: int = 256) -> int:
     """Hidden width h with measure(h) ~ target, assuming measure is affine in h."""
     a, b = measure(lo), measure(hi)
     return max(1, int(round(lo + (target - a) * (hi - lo) / (b - a))))
-
-
-def clock(name: str):
-    """``time.process_time`` (CPU time) or ``time.perf_counter`` (wall); "auto": CPU time on CPU
-    backends, where qernel pins the process to one core, so that the time other processes hold
-    that core on a shared machine is not counted."""
-    if name == "auto":
-        name = "cpu" if jax.devices()[0].platform == "cpu" else "wall"
-    return time.process_time if name == "cpu" else time.perf_counter
 
 
 def timing(compiled, params, x, repeats: int, timer=time.perf_counter) -> float:

@@ -26,7 +26,6 @@ Timings use wall-clock by default (runs unchanged on GPU); on a shared CPU machi
 from __future__ import annotations
 
 import argparse
-import time
 
 import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
 import jax
@@ -38,11 +37,13 @@ from qernel.ansatz import QERNELConfig, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.hamiltonian.operators import LocalEnergy, PotentialEnergy
 
+from _measure import clock
+
 #: moiré supercells (integer matrices of the triangular moiré lattice) with N = n_cells electrons
 SUPERCELLS = {8: [[2, 0], [0, 4]], 16: 4, 36: 6, 64: 8}
 #: the benchmark model of issue 7 (PeriodicWave-like trunk, smaller width)
 CONFIG = QERNELConfig(n_layers=2, width=32, num_heads=4, num_kv_heads=2, num_experts=4, top_k=2, n_determinants=2)
-_TIMERS = {"wall": time.perf_counter, "process": time.process_time}
+_TIMERS = {"wall": "wall", "process": "cpu"}  # --timer choice -> _measure.clock name
 
 
 def _timed(fn, *args, repeats: int, timer) -> float:
@@ -96,7 +97,7 @@ def _temp_memory_mb(fn, *args) -> float:
 
 
 def run(sizes, n_samples: int, repeats: int, timer: str = "wall", chunk_size: int | None = None) -> list[dict]:
-    clock = _TIMERS[timer]
+    timer_fn = clock(_TIMERS[timer])
     print(f"model: {CONFIG}")
     print(
         f"backend: {jax.default_backend()}, timer: {timer}, samples: {n_samples}, chunk size: {chunk_size}, "
@@ -111,8 +112,8 @@ def run(sizes, n_samples: int, repeats: int, timer: str = "wall", chunk_size: in
         ours, theirs, params, x = local_energy_functions(n, n_samples, chunk_size=chunk_size)
         e_ours, e_theirs = ours(params, x), theirs(params, x)
         rel = float(jnp.max(jnp.abs(e_ours - e_theirs)) / jnp.max(jnp.abs(e_theirs)))
-        t_ours = _timed(ours, params, x, repeats=repeats, timer=clock)
-        t_theirs = _timed(theirs, params, x, repeats=repeats, timer=clock)
+        t_ours = _timed(ours, params, x, repeats=repeats, timer=timer_fn)
+        t_theirs = _timed(theirs, params, x, repeats=repeats, timer=timer_fn)
         m_ours, m_theirs = _temp_memory_mb(ours, params, x), _temp_memory_mb(theirs, params, x)
         rows.append(dict(n=n, rel=rel, qernel=t_ours, netket=t_theirs, ratio=t_theirs / t_ours,
                          qernel_mb=m_ours, netket_mb=m_theirs))

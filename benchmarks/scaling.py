@@ -42,6 +42,8 @@ from qernel.hamiltonian.operators import LocalEnergy
 from qernel.training.gradient import centred_jacobian
 from qernel.training.groups import group_sample_weights
 
+from _measure import clock, memory_bytes
+
 #: moiré supercell (integer n for n x n, or a 2x2 integer matrix) with N cells = N electrons
 SUPERCELLS = {16: 4, 36: 6, 64: 8, 100: 10, 144: 12, 150: [[10, 0], [0, 15]]}
 #: the small model of benchmarks/kinetic.py
@@ -79,21 +81,6 @@ def functions(config: QERNELConfig, hamiltonian: MoireHamiltonian, x):
         "E_loc": lambda p, s: energy._expect_kernel(logpsi, p, s),
     }
     return params, fns
-
-
-def memory_bytes(compiled) -> int:
-    """Temp + argument + output bytes of a compiled XLA executable."""
-    stats = compiled.memory_analysis()
-    if isinstance(stats, (list, tuple)):
-        stats = stats[0]
-    return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
-
-
-def clock(name: str):
-    """``time.process_time`` (CPU time) or ``time.perf_counter`` (wall); "auto": CPU time on CPU."""
-    if name == "auto":
-        name = "cpu" if jax.devices()[0].platform == "cpu" else "wall"
-    return time.process_time if name == "cpu" else time.perf_counter
 
 
 def best_time(compiled, params, x, repeats: int, timer, min_round: float = 0.2) -> float:

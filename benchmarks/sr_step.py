@@ -40,6 +40,8 @@ from qernel.hamiltonian import MoireHamiltonian
 from qernel.hamiltonian.hilbert import join_sample
 from qernel.training.gradient import centred_jacobian, centred_local_energies, natural_gradient
 
+from _measure import clock, memory_bytes
+
 N_GROUPS = 4  # parameter values V in the batch, as in foundation training
 DIAG_SHIFT = 1e-3
 CONFIG = QERNELConfig(
@@ -77,20 +79,10 @@ def problem(width: int, n_samples: int, dtype: str):
     return params, (params, x, centred, weights, group_ids), fns
 
 
-def clock(name: str):
-    """``time.process_time`` (CPU time) or ``time.perf_counter`` (wall); "auto": CPU time on CPU."""
-    if name == "auto":
-        name = "cpu" if jax.devices()[0].platform == "cpu" else "wall"
-    return time.process_time if name == "cpu" else time.perf_counter
-
-
 def measure(fn, args, repeats: int, timer) -> tuple[float, float]:
     """(best time of one call in s, compiled temp + argument + output bytes)."""
     compiled = jax.jit(fn).lower(*args).compile()
-    stats = compiled.memory_analysis()
-    if isinstance(stats, (list, tuple)):
-        stats = stats[0]
-    memory = stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes
+    memory = memory_bytes(compiled)
     jax.block_until_ready(compiled(*args))
     best = float("inf")
     for _ in range(repeats):
