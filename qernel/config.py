@@ -259,8 +259,7 @@ def _check_type(value, annotation, key: str):
         _require(math.isfinite(value), key, f"must be finite, got {value}")
         return float(value)
     if annotation is int:
-        _require(isinstance(value, int) and not isinstance(value, bool), key,
-                 f"must be an integer, got {type(value).__name__} {value!r}")
+        _require(_is_int(value), key, f"must be an integer, got {type(value).__name__} {value!r}")
         return value
     if annotation is bool:
         _require(isinstance(value, bool), key, f"must be true or false, got {value!r}")

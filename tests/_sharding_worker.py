@@ -33,21 +33,17 @@ from qernel.sampler import chain_parameters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _compile_counter import count_compilations  # noqa: E402
+from _tiny_demo import tiny_demo_config  # noqa: E402
 
 
 #: Small version of ``qernel.cli.DEMO_CONFIG``: N = 4 spin-polarised electrons on a 2 x 2 moiré
 #: supercell, two values of V, 8 chains, chunked evaluation (4 samples per chunk and device).
-CONFIG = {
-    "system": {"kind": "moire", "V": 15.0, "phi": 45.0, "m_star": 0.35, "a_M": 8.031, "eps": 10.0,
-               "supercell": 2, "filling": 1.0, "polarized": True},
-    "parameters": {"type": "grid", "values": {"V": [5.0, 15.0]}},
-    "ansatz": {"kind": "qernel", "n_layers": 1, "width": 8, "num_heads": 2, "num_kv_heads": 1,
-               "num_experts": 2, "top_k": 1, "n_determinants": 1, "film_hidden": 8},
-    "sampler": {"n_chains": 8, "n_samples": 32, "n_discard_per_chain": 1, "n_thermalise": 2, "chunk_size": 4},
-    "optimizer": {"n_steps": 4, "learning_rate": 0.05, "preconditioner": "minsr", "diag_shift": 1e-2,
-                  "max_update_norm": 0.5},
-    "run": {"seed": 0},
-}
+CONFIG = tiny_demo_config(
+    parameters={"type": "grid", "values": {"V": [5.0, 15.0]}},
+    sampler={"n_chains": 8, "n_samples": 32, "n_discard_per_chain": 1, "n_thermalise": 2, "chunk_size": 4},
+    optimizer={"n_steps": 4, "learning_rate": 0.05, "preconditioner": "minsr", "diag_shift": 1e-2,
+               "max_update_norm": 0.5},
+)
 N_STEPS = 2
 
 

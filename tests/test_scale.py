@@ -22,22 +22,18 @@ from qernel.sampler import ParameterGrid, make_sampler
 from qernel.training.gradient import centred_local_energies, foundation_gradient, natural_gradient
 
 from _compile_counter import count_compilations
+from _tiny_demo import tiny_demo_config
 
 # A shrunk qernel.cli.DEMO_CONFIG: N = 4 on a 2x2 moiré supercell, tiny QERNEL model, V drawn
 # uniformly and re-drawn EVERY step (new parameter values must not trigger a recompile),
 # chunked evaluation (2 chunks of 8 per step).
-SMALL_CONFIG = {
-    "system": {"kind": "moire", "V": 15.0, "phi": 45.0, "m_star": 0.35, "a_M": 8.031, "eps": 10.0,
-               "supercell": 2, "filling": 1.0, "polarized": True},
-    "parameters": {"type": "uniform", "low": {"V": 5.0}, "high": {"V": 15.0}, "n_groups": 2,
-                   "redraw_every": 1, "thermalise_sweeps": 2},
-    "ansatz": {"kind": "qernel", "n_layers": 1, "width": 8, "num_heads": 2, "num_kv_heads": 1,
-               "num_experts": 2, "top_k": 1, "n_determinants": 1, "film_hidden": 8},
-    "sampler": {"n_chains": 8, "n_samples": 16, "n_discard_per_chain": 1, "n_thermalise": 2, "chunk_size": 8},
-    "optimizer": {"n_steps": 10, "learning_rate": 0.05, "preconditioner": "minsr", "diag_shift": 1e-2,
-                  "max_update_norm": 0.5},
-    "run": {"seed": 0},
-}
+SMALL_CONFIG = tiny_demo_config(
+    parameters={"type": "uniform", "low": {"V": 5.0}, "high": {"V": 15.0}, "n_groups": 2,
+                "redraw_every": 1, "thermalise_sweeps": 2},
+    sampler={"n_chains": 8, "n_samples": 16, "n_discard_per_chain": 1, "n_thermalise": 2, "chunk_size": 8},
+    optimizer={"n_steps": 10, "learning_rate": 0.05, "preconditioner": "minsr", "diag_shift": 1e-2,
+               "max_update_norm": 0.5},
+)
 
 
 def test_steps_measure_and_checkpoints_compile_nothing_after_warm_up(tmp_path):

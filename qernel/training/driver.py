@@ -288,7 +288,7 @@ class FoundationVMC:
             vstate.model_state = _restored_like(data["model_state"], vstate.model_state)
         self.optimizer_state = _restored_like(data["optimizer_state"], self.optimizer_state)
         vstate.sampler_state = _restored_like(data["sampler_state"], vstate.sampler_state)
-        self.vstate.reset()
+        vstate.reset()
         self.step_count = int(data["step"])
 
     def save(self, path, extra: dict[str, Any] | None = None) -> Path:
