@@ -52,6 +52,8 @@ def _combine(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
             **records[0],
             "energy": sum(r["energy"] for r in records) / n,
             "error": math.sqrt(sum(r["error"] ** 2 for r in records)) / n,
+            "error_blocking": math.sqrt(sum(r["error_blocking"] ** 2 for r in records)) / n,
+            "n_effective": sum(r["n_effective"] for r in records),
             "variance": sum(r["variance"] for r in records) / n,
             "tau_corr": max(r["tau_corr"] for r in records),
             "acceptance": sum(r["acceptance"] for r in records) / n,

@@ -53,10 +53,11 @@ def _parse_params(items: list[str] | None) -> dict[str, list[float]] | None:
 
 
 def _print_table(records, unit: str) -> None:
-    print(f"{'parameters':>24s}  {'E [' + unit + ']':>14s}  {'error':>9s}  {'acceptance':>10s}")
+    print(f"{'parameters':>24s}  {'E [' + unit + ']':>14s}  {'error':>9s}  {'blocking':>9s}  {'n_eff':>8s}  {'acceptance':>10s}")
     for r in records:
         label = ", ".join(f"{k}={v:g}" for k, v in r["parameters"].items())
-        print(f"{label:>24s}  {r['energy']:14.5f}  {r['error']:9.5f}  {r['acceptance']:10.2f}")
+        print(f"{label:>24s}  {r['energy']:14.5f}  {r['error']:9.5f}  {r['error_blocking']:9.5f}  "
+              f"{r['n_effective']:8.0f}  {r['acceptance']:10.2f}")
 
 
 def _cmd_train(args) -> int:

@@ -135,6 +135,7 @@ def scan_checkpoint(
         rows.append({
             parameter: float(e.parameters[parameter]),
             "E": float(e.total.mean), "E_error": float(e.total.error),
+            "E_error_blocking": float(e.total.error_blocking), "E_n_effective": float(e.total.n_effective),
             "E_kin": float(e.kinetic.mean), "E_kin_error": float(e.kinetic.error),
             "E_pot": float(e.one_body.mean), "E_pot_error": float(e.one_body.error),
             "E_int": float(e.interaction.mean), "E_int_error": float(e.interaction.error),

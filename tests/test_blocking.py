@@ -57,3 +57,50 @@ def test_blocking_of_constant_and_short_series():
 def test_blocking_rejects_bad_input(bad):
     with pytest.raises(ValueError, match="data"):
         blocking(bad)
+
+
+def test_estimate_reports_blocking_next_to_netket():
+    """``estimate(..., blocking=True)`` carries the blocking error, tau and n_effective per component,
+    scaled with the unit like the NetKet error; both errors agree on a long AR(1) series."""
+    from qernel.observables import estimate
+
+    chains = ar1_chains(0.8, 32, 4096, seed=3)
+    data = np.stack([chains, 2.0 * chains], axis=-1)  # two components
+    est = estimate(data, blocking=True)
+    reference = blocking(chains)
+    assert est.error_blocking.shape == (2,)
+    assert est.error_blocking[0] == pytest.approx(reference.error, rel=1e-12)
+    assert est.error_blocking[1] == pytest.approx(2 * reference.error, rel=1e-12)
+    assert est.n_effective[0] == pytest.approx(reference.n_effective, rel=1e-12)
+    assert est.error_blocking[0] == pytest.approx(float(est.error[0]), rel=0.25)
+    scaled = est.scaled(-3.0)
+    assert scaled.error_blocking[0] == pytest.approx(3 * reference.error)
+    assert "n_effective" in est[0].to_dict() and "error_blocking" not in estimate(chains).to_dict()
+
+
+def test_driver_group_statistics_carry_blocking_per_group():
+    """FoundationVMC.group_statistics (used by training, evaluate and the validation scripts) reports
+    per parameter group the blocking error and n_effective of that group's chains only."""
+    import haiku as hk
+    import jax.numpy as jnp
+    import netket as nk
+    import optax
+
+    from qernel.hamiltonian.trap import HarmonicTrap
+    from qernel.sampler import ParameterGrid, chain_group_ids, make_sampler
+    from qernel.training import FoundationVMC
+
+    ham = HarmonicTrap(2, omega=1.0, conditioned_on=("omega",))
+    sampler = make_sampler(ham.hilbert, ParameterGrid([[0.5, 1.0]], ("omega",)), n_chains=16, sweep_size=1)
+    model = hk.transform(lambda x: -0.5 * jnp.sum(x[..., :4] ** 2, -1) * hk.get_parameter("a", (), init=jnp.ones))
+    vstate = nk.vqs.MCState(sampler, model, n_samples=16, seed=0)
+    driver = FoundationVMC(ham, vstate, optax.sgd(0.0), preconditioner=None)
+    ids = np.asarray(chain_group_ids(vstate))
+    rho = np.where(ids == 0, 0.0, 0.9)[:, None]  # group 0 uncorrelated, group 1 tau = 19
+    local = np.concatenate([ar1_chains(r, 1, 4096, seed=i) for i, r in enumerate(rho[:, 0])])
+    stats = driver.group_statistics(jnp.asarray(local), np.full(2, 0.5))
+    n = 8 * 4096
+    assert stats[0].n_effective == pytest.approx(n, rel=0.25)
+    assert n / 30 < stats[1].n_effective < n / 12  # tau = 19 (its precision is tested above)
+    assert stats[1].error_blocking == pytest.approx(np.sqrt(19 / (1 - 0.81) / n), rel=0.25)
+    assert {"error_blocking", "tau_blocking", "n_effective"} <= set(stats[1].as_dict())

@@ -160,7 +160,7 @@ def energy_decomposition(
     results = {}
     for g in groups.present:
         members = groups.members(g)
-        est = estimate(stacked[np.flatnonzero(members)]).scaled(energy_unit)
+        est = estimate(stacked[np.flatnonzero(members)], blocking=True).scaled(energy_unit)
         results[groups.key(g)] = EnergyDecomposition(
             parameters=groups.parameters(g),
             unit=unit_name,

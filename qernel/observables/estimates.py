@@ -15,6 +15,11 @@ give every group >= 32 chains, or chains of several hundred samples.
 
 Vector observables (density bins, S(q) at many q, g(r) bins) are estimated component by
 component (``vmap`` over the trailing axes).
+
+With ``estimate(data, blocking=True)`` every component also gets an independent error bar from
+the Flyvbjerg-Petersen blocking analysis of :mod:`qernel.observables.blocking` (blocked along each
+chain, pooled over chains), with its autocorrelation time and effective sample count, reported
+next to NetKet's.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import netket as nk
 import numpy as np
+
+from .blocking import blocking as _blocking
 
 __all__ = ["Estimate", "estimate", "to_json_value"]
 
@@ -48,12 +55,18 @@ class Estimate:
             estimate it reliably (see module docstring); 0 for a constant series.
         tau_corr: integrated autocorrelation time in samples, same shape.
         variance: variance of the per-sample values, same shape.
+        error_blocking, tau_blocking, n_effective: blocking error of the mean, integrated
+            autocorrelation time (``var(mean) = tau var / n``) and effective sample count
+            ``n / tau`` (:mod:`qernel.observables.blocking`), same shape; None unless requested.
     """
 
     mean: np.ndarray
     error: np.ndarray
     tau_corr: np.ndarray
     variance: np.ndarray
+    error_blocking: np.ndarray | None = None
+    tau_blocking: np.ndarray | None = None
+    n_effective: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -62,10 +75,18 @@ class Estimate:
     def scaled(self, factor: float) -> "Estimate":
         """The estimate of ``factor * O`` (e.g. a unit conversion)."""
         factor = float(factor)
-        return Estimate(self.mean * factor, self.error * abs(factor), self.tau_corr, self.variance * factor**2)
+        blocked = self.error_blocking is not None
+        return Estimate(
+            self.mean * factor, self.error * abs(factor), self.tau_corr, self.variance * factor**2,
+            self.error_blocking * abs(factor) if blocked else None, self.tau_blocking, self.n_effective,
+        )
 
     def __getitem__(self, index) -> "Estimate":
-        return Estimate(self.mean[index], self.error[index], self.tau_corr[index], self.variance[index])
+        blocked = self.error_blocking is not None
+        return Estimate(
+            self.mean[index], self.error[index], self.tau_corr[index], self.variance[index],
+            *((self.error_blocking[index], self.tau_blocking[index], self.n_effective[index]) if blocked else ()),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: floats or (nested) lists of floats."""
@@ -74,6 +95,11 @@ class Estimate:
             "error": to_json_value(self.error),
             "tau_corr": to_json_value(self.tau_corr),
             "variance": to_json_value(self.variance),
+            **({} if self.error_blocking is None else {
+                "error_blocking": to_json_value(self.error_blocking),
+                "tau_blocking": to_json_value(self.tau_blocking),
+                "n_effective": to_json_value(self.n_effective),
+            }),
         }
 
 
@@ -83,12 +109,23 @@ def _statistics_columns(data):
     return stats.mean, stats.error_of_mean, stats.tau_corr, stats.variance
 
 
-def estimate(data) -> Estimate:
+def _blocking_or_nan(series) -> tuple[float, float, float]:
+    """(error, tau, n_effective) of :func:`~qernel.observables.blocking.blocking`; NaN for data it
+    cannot analyse (non-finite or a single sample), so the caller can report that itself."""
+    if series.size < 2 or not np.all(np.isfinite(series)):
+        return (np.nan, np.nan, np.nan)
+    result = _blocking(series)
+    return (result.error, result.tau, result.n_effective)
+
+
+def estimate(data, *, blocking: bool = False) -> Estimate:
     """Estimate the mean of a real per-sample series with its Monte Carlo error.
 
     Args:
         data: real array of shape (n_chains, chain_length) or (n_chains, chain_length, ...):
             one value (or one array of values) per sample; rows are independent Markov chains.
+        blocking: also run the blocking analysis on every component (NumPy, one pass per
+            component: meant for a few scalars such as energies, not for large grids).
 
     Returns:
         :class:`Estimate` with fields of shape ``data.shape[2:]`` (NumPy arrays).
@@ -108,9 +145,15 @@ def estimate(data) -> Estimate:
     constant = variance <= (np.finfo(variance.dtype).eps * np.abs(mean)) ** 2
     error = np.where(constant, 0.0, error).astype(variance.dtype)
     tau = np.where(constant, 0.0, tau).astype(variance.dtype)
+    blocked = ()
+    if blocking:
+        columns = np.asarray(flat)
+        results = [_blocking_or_nan(columns[:, :, k]) for k in range(columns.shape[-1])]
+        blocked = tuple(np.array(values, dtype=float).reshape(component_shape) for values in zip(*results))
     return Estimate(
         mean.reshape(component_shape),
         error.reshape(component_shape),
         tau.reshape(component_shape),
         variance.reshape(component_shape),
+        *blocked,
     )

@@ -61,6 +61,10 @@ class GroupStats:
     variance: float
     tau_corr: float
     acceptance: float
+    #: blocking error, autocorrelation time and effective sample count (qernel.observables.blocking)
+    error_blocking: float = math.nan
+    tau_blocking: float = math.nan
+    n_effective: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -167,7 +171,7 @@ class FoundationVMC:
             if not members.any():
                 continue
             # NetKet's statistics, with error 0 (not NaN) for a constant series (an eigenstate)
-            s = estimate(jnp.real(local_energies[members]) * unit)
+            s = estimate(jnp.real(local_energies[members]) * unit, blocking=True)
             stats.append(
                 GroupStats(
                     parameters={n: float(values[g, i]) for i, n in enumerate(names)},
@@ -176,6 +180,9 @@ class FoundationVMC:
                     variance=float(s.variance),
                     tau_corr=float(s.tau_corr),
                     acceptance=float(acceptance[g]),
+                    error_blocking=float(s.error_blocking),
+                    tau_blocking=float(s.tau_blocking),
+                    n_effective=float(s.n_effective),
                 )
             )
         return stats
