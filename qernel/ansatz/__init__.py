@@ -35,6 +35,7 @@ from .orbitals import (
 )
 from .qernel import QERNEL, QERNELConfig, count_parameters, make_plain_transformer, make_qernel, normalisation_arrays
 from .slater_jastrow import bloch_coefficients, make_slater_jastrow, oscillator_exponents, slater_basis
+from .spin_flip import flip_spins, spin_flip_symmetric
 
 __all__ = [
     "QERNEL",
@@ -42,6 +43,8 @@ __all__ = [
     "make_qernel",
     "make_plain_transformer",
     "make_slater_jastrow",
+    "spin_flip_symmetric",
+    "flip_spins",
     "count_parameters",
     "router_statistics",
     "load_balancing_loss",

@@ -7,7 +7,9 @@ Pure functions of samples ``(n_chains, chain_length, 2N + P)`` plus the Hamilton
 * :func:`density_fourier`, :func:`crystal_order_parameter` -- ``<rho(G)>`` and ``|<rho(g)>|``
   averaged over the moiré first shell (the order parameter of the pinned crystal);
 * :func:`structure_factor` -- ``S(q)`` and its connected part on the supercell reciprocal lattice;
-* :func:`pair_correlation` -- ``g(r)`` (total and spin-resolved) with minimum-image distances.
+* :func:`pair_correlation` -- ``g(r)`` (total and spin-resolved) with minimum-image distances;
+* :func:`blocking` -- Flyvbjerg-Petersen error bars along each chain (also in every energy estimate);
+* :func:`trap_virial` -- ``2T - 2U + W`` (zero in trap eigenstates); :func:`spin_squared` -- ``<S^2>``.
 
 Each returns ``{group key: result}`` (key = the group's parameter values, see
 :mod:`qernel.observables.groups`); results have ``to_dict()`` (JSON-ready floats and lists).
@@ -23,6 +25,7 @@ from .energy import (
     measure_energy,
     potential_energy_components,
 )
+from .blocking import BlockingEstimate, blocking
 from .estimates import Estimate, estimate
 from .fourier import (
     DensityFourier,
@@ -37,6 +40,7 @@ from .fourier import (
 )
 from .groups import ParameterGroups, groups_from_samples, groups_from_state, records
 from .measure import OBSERVABLES, measure, to_json
+from .spin import local_spin_squared, spin_squared
 from .pair_correlation import PairCorrelation, measure_pair_correlation, pair_correlation
 from .structure_factor import (
     StructureFactor,
@@ -45,10 +49,16 @@ from .structure_factor import (
     reciprocal_points,
     structure_factor,
 )
+from .virial import trap_virial
 
 __all__ = [
     "Estimate",
     "estimate",
+    "BlockingEstimate",
+    "blocking",
+    "trap_virial",
+    "local_spin_squared",
+    "spin_squared",
     "ParameterGroups",
     "groups_from_samples",
     "groups_from_state",
