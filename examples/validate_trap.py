@@ -7,7 +7,10 @@
 References:
 * two electrons: E(omega = 1) = 3 Ha exactly, Taut, J. Phys. A 27, 1045 (1994); other omega from
   the numerically exact radial solver ``examples/exact_two_electron_dot.py``.
-* six electrons (S = 0): DMC E = 20.1597(2) Ha, Pederiva, Umrigar, Lipparini, PRB 62, 8120 (2000).
+* six electrons (S = 0): fixed-node DMC E = 20.1597(2) Ha, attributed to M. Pedersen Lohne, G. Hagen,
+  M. Hjorth-Jensen, S. Kvaal, F. Pederiva, PRB 84, 115302 (2011), arXiv:1009.4833 (the table entry
+  could not be read when this was written: unverified). Earlier versions cited Pederiva, Umrigar,
+  Lipparini, PRB 62, 8120 (2000), whose tables are for a GaAs dot at another confinement strength.
 
 Each command trains (resuming an interrupted run in ``--output-dir``), evaluates on fresh chains
 and writes ``results.json`` there; ``--steps`` overrides the number of optimisation steps (a
@@ -25,9 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exact_two_electron_dot import two_electron_energy  # noqa: E402
 from validation_common import config_dict, train_and_evaluate, write_results  # noqa: E402
 
-#: DMC ground-state energy of 6 electrons at omega = 1 (S = 0), Pederiva, Umrigar, Lipparini,
-#: PRB 62, 8120 (2000), Table I.
+#: Fixed-node DMC ground-state energy (Ha) of 6 electrons at omega = 1 (S = 0): an upper bound to the
+#: exact energy. Source as above (Pedersen Lohne et al. 2011; table entry unverified).
 DMC_N6_OMEGA1 = (20.1597, 0.0002)
+DMC_N6_SOURCE = ("fixed-node DMC, Pedersen Lohne, Hagen, Hjorth-Jensen, Kvaal, Pederiva, PRB 84, 115302 (2011) (table entry not verified)")
+
+#: How far below fixed-node DMC a variational energy may lie before the N = 6 check calls it a
+#: violation (Ha): the fixed-node error of this closed-shell dot is not known; 5 mHa (0.025 %) is
+#: an assumption, stated, not a measured number. Exact references get no allowance.
+FIXED_NODE_ALLOWANCE = 0.005
 
 #: Two electrons at omega = 1 (the omega-foundation config with one omega value and no FiLM input).
 N2_CONFIG = {
@@ -75,7 +84,7 @@ def validate_n6(steps: int | None = None, output_dir: str | None = None, n_eval_
     for record in results["records"]:
         record["reference"] = DMC_N6_OMEGA1[0]
         record["reference_error"] = DMC_N6_OMEGA1[1]
-        record["reference_source"] = "DMC, Pederiva, Umrigar, Lipparini, PRB 62, 8120 (2000)"
+        record["reference_source"] = DMC_N6_SOURCE
         record["relative_deviation"] = (record["energy"] - DMC_N6_OMEGA1[0]) / DMC_N6_OMEGA1[0]
     write_results(Path(data["run"]["output_dir"]) / "results.json", results)
     return results

@@ -64,21 +64,28 @@ def test_two_electrons_in_trap_reach_exact_energy_within_1mHa(tmp_path):
 
     (record,) = validate_n2(output_dir=_output(tmp_path, "trap_n2"))["records"]
     assert record["error"] < 3e-4
-    assert abs(record["energy"] - 3.0) < 1e-3
-    assert record["energy"] > 3.0 - 4 * record["error"]  # variational
+    assert record["energy"] >= 3.0 - 3 * record["error"]  # variational: never below the exact energy
+    assert record["energy"] - 3.0 < 1e-3  # accuracy target (one-sided: E >= E_exact is asserted above)
 
 
 @pytest.mark.slow
 def test_six_electrons_in_trap_within_0p1_percent_of_dmc(tmp_path):
-    """N = 6 (S = 0), omega = 1: DMC E = 20.1597(2) Ha (Pederiva, Umrigar, Lipparini, PRB 62, 8120
-    (2000)); target within 0.1 %. examples/configs/quantum_dot.toml for 300 steps (~20-30 min on one
-    core). No lower bound is asserted: fixed-node DMC is an upper bound to the exact energy, which a
-    variational energy may undercut (see docs/validation.md)."""
-    from validate_trap import DMC_N6_OMEGA1, validate_n6
+    """N = 6 (S = 0), omega = 1 vs fixed-node DMC E = 20.1597(2) Ha (attributed to Pedersen Lohne,
+    Hagen, Hjorth-Jensen, Kvaal, Pederiva, PRB 84, 115302 (2011); table entry not verified, see
+    docs/validation.md). examples/configs/quantum_dot.toml for 300 steps (~20-30 min on one core).
+    One-sided: the VMC energy must lie above E_DMC - 3 sigma - FIXED_NODE_ALLOWANCE (fixed-node DMC
+    is an upper bound to the exact energy, which a variational energy may undercut by at most the
+    unknown fixed-node error; the 5 mHa allowance is a stated assumption), and within 0.1 % above."""
+    from validate_trap import DMC_N6_OMEGA1, FIXED_NODE_ALLOWANCE, validate_n6
 
     (record,) = validate_n6(steps=300, output_dir=_output(tmp_path, "trap_n6"), n_eval_samples=131072)["records"]
+    reference, reference_error = DMC_N6_OMEGA1
+    sigma = math.hypot(record["error"], reference_error)
     assert record["error"] < 1e-3
-    assert abs(record["energy"] - DMC_N6_OMEGA1[0]) / DMC_N6_OMEGA1[0] < 1e-3
+    assert record["energy"] >= reference - 3 * sigma - FIXED_NODE_ALLOWANCE, record
+    assert (record["energy"] - reference) / reference < 1e-3, record
+    # the blocking error agrees with NetKet's within a factor 1.5 (both see the same chains)
+    assert record["error_blocking"] == pytest.approx(record["error"], rel=0.5)
 
 
 @pytest.mark.slow
@@ -91,8 +98,8 @@ def test_omega_foundation_model_matches_exact_energies_including_untrained(tmp_p
     records = validate_omega_foundation(output_dir=_output(tmp_path, "trap_omega_foundation"))["records"]
     assert any(not r["trained"] for r in records) and any(r["trained"] for r in records)
     for r in records:
-        assert abs(r["energy"] - r["reference"]) < 1e-3 + 2 * r["error"], r
-        assert r["energy"] > r["reference"] - 4 * r["error"], r  # variational
+        assert r["energy"] >= r["reference"] - 3 * r["error"], r  # variational (exact reference)
+        assert r["energy"] - r["reference"] < 1e-3 + 2 * r["error"], r
 
 
 @pytest.mark.slow
@@ -106,7 +113,7 @@ def test_moire_noninteracting_limit(tmp_path):
     records = validate_noninteracting(output_dir=_output(tmp_path, "moire_noninteracting"))["records"]
     assert [r["parameters"]["V"] for r in records] == [5.0, 15.0]
     for r in records:
-        assert r["energy"] > r["reference"] - 4 * r["error"], r  # variational
+        assert r["energy"] >= r["reference"] - 3 * r["error"], r  # variational (exact reference)
         assert r["energy"] - r["reference"] < 1.0, r
 
 

@@ -3,7 +3,8 @@
     H = sum_i [ -1/2 nabla_i^2 + 1/2 omega^2 r_i^2 ] + lambda sum_{i<j} 1 / |r_i - r_j|
 
 Open boundaries. Reference values: Taut, J. Phys. A 27, 1045 (1994) (two electrons, exact at
-omega = 1: E = 3 Ha); Pederiva, Umrigar, Lipparini, PRB 62, 8120 (2000) (DMC for N = 6, 12, ...).
+omega = 1: E = 3 Ha); Pedersen Lohne et al., PRB 84, 115302 (2011) (DMC and coupled cluster for
+N <= 20 at several omega; see docs/validation.md for the N = 6 value).
 """
 
 from __future__ import annotations
