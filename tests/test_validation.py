@@ -129,3 +129,21 @@ def test_moire_foundation_at_least_as_good_as_single_value_models(tmp_path):
     for row in table:
         tolerance = 3 * math.hypot(row["error_foundation"], row["error_single"])
         assert row["E_foundation"] <= row["E_single"] + tolerance, row
+
+
+@pytest.mark.slow
+def test_trained_two_electron_dot_satisfies_virial_and_is_a_singlet(tmp_path):
+    """The trained N = 2 validation model (omega = 1) on fresh chains: 2T - 2U + W = 0 (virial
+    theorem of the trap, qernel.observables.virial) within 4 blocking error bars, and
+    <S^2> = 0 (singlet) within 4 error bars and below 1e-3."""
+    from trap_diagnostics import diagnose
+    from validate_trap import validate_n2
+
+    output = _output(tmp_path, "trap_n2")
+    validate_n2(output_dir=output)
+    result = diagnose(Path(output) / "checkpoint.pkl", n_samples=65536, spin_samples=8192)
+    virial = result["virial_2T_minus_2U_plus_W"]
+    assert virial["error_blocking"] < 0.05
+    assert abs(virial["mean"]) < 4 * virial["error_blocking"], virial
+    spin = result["spin_squared"]
+    assert abs(spin["mean"]) < 4 * spin["error_blocking"] + 1e-6 and abs(spin["mean"]) < 1e-3, spin
