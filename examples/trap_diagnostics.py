@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     parser.add_argument("checkpoint")
     parser.add_argument("--n-samples", type=int, default=32768)
     parser.add_argument("--block", type=int, default=4096)
-    parser.add_argument("--spin-samples", type=int, default=4096)
+    parser.add_argument("--spin-samples", type=int, default=4096, help="<S^2> from at least this many samples (whole blocks)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     result = diagnose(args.checkpoint, n_samples=args.n_samples, block=args.block, spin_samples=args.spin_samples)
