@@ -161,34 +161,33 @@ def sector_hamiltonian(states: np.ndarray, table: PairTable, n_orbitals: int, n_
     D = len(states)
     iu, ju = np.triu_indices(n_particles, k=1)
     m = table.target_first.shape[1]
-    per_state = max(1, len(iu) * m)
-    chunk = max(1, chunk_elements // per_state)
+    chunk = max(1, chunk_elements // max(1, len(iu) * m))
     one = np.uint64(1)
+    below = (one << np.arange(n_orbitals, dtype=np.uint64)) - one  # bits of the orbitals below j
+    # per pair (x < y): its two bits, and the bits strictly between x and y whose parity is the sign of
+    # c_y c_x (remove x, then y) or of c_x^+ c_y^+ (add y, then x) on a state without x and y
+    pair_bits = (one << table.first.astype(np.uint64)) | (one << table.second.astype(np.uint64))
+    between = below[table.second] ^ below[table.first] ^ (one << table.first.astype(np.uint64))
+    target = table.index[table.target_first, table.target_second]  # (n_pairs, m) target pair index
     rows, cols, vals = [], [], []
     for start in range(0, D, chunk):
         S = states[start:start + chunk]
         occ = occupied_orbitals(S, n_orbitals, n_particles)
-        c, d = occ[:, iu], occ[:, ju]  # (n_s, n_pairs_occ), c < d
-        P = table.index[c, d]
-        a, b = table.target_first[P], table.target_second[P]  # (n_s, n_p, m)
-        amp, ok = table.amplitude[P], table.valid[P]
-        Sx = S[:, None]
-        cu, du = c.astype(np.uint64), d.astype(np.uint64)
-        s2 = Sx & ~(one << cu) & ~(one << du)
-        parity = _popcount(Sx & ((one << cu) - one)) + _popcount(Sx & ((one << du) - one)) - 1  # c_c then c_d
+        P = table.index[occ[:, iu], occ[:, ju]]  # (n_s, n_pairs_occ) occupied pairs (c < d)
+        s2 = S[:, None] & ~pair_bits[P]  # c and d removed
+        parity = _popcount(s2 & between[P])  # c_d c_c: bits strictly between c and d
+        T = target[P]  # (n_s, n_p, m)
         s2 = s2[..., None]
-        au, bu = a.astype(np.uint64), b.astype(np.uint64)
-        free = ((s2 >> au) & one) + ((s2 >> bu) & one) == 0
-        ok = ok & free
-        parity = parity[..., None] + _popcount(s2 & ((one << bu) - one)) + _popcount(s2 & ((one << au) - one))
-        new = (s2 | (one << au) | (one << bu))[ok]
-        value = np.where(parity[ok] % 2 == 0, 1.0, -1.0) * amp[ok]
+        ok = table.valid[P] & ((s2 & pair_bits[T]) == 0)
+        parity = parity[..., None] + _popcount(s2 & between[T])
+        new = (s2 | pair_bits[T])[ok]
+        value = np.where(parity[ok] % 2 == 0, 1.0, -1.0) * table.amplitude[P][ok]
         row = np.searchsorted(states, new)
         if np.any(row >= D) or np.any(states[np.minimum(row, D - 1)] != new):
             raise RuntimeError("a transition left the momentum sector: the amplitudes do not conserve momentum")
-        col = np.broadcast_to((start + np.arange(len(S)))[:, None, None], ok.shape)[ok]
+        col = np.broadcast_to((start + np.arange(len(S), dtype=np.int32))[:, None, None], ok.shape)[ok]
         rows.append(row.astype(np.int32))
-        cols.append(col.astype(np.int32))
+        cols.append(col)
         vals.append(value)
     rows.append(np.arange(D, dtype=np.int32))
     cols.append(np.arange(D, dtype=np.int32))
