@@ -21,7 +21,9 @@ by bands 3 and 4 at Gamma) breaks the symmetry and makes the energy depend on an
 are detected; ``multiplets="extend"`` (default) keeps the whole multiplet at that k, ``"refuse"`` raises.
 :func:`symmetric_band_counts` lists the ``n_b`` that split nothing.
 
-Spin-polarised systems only (``n_down = 0``).
+Any spin sector: spin-polarised (``n_down = 0``) or ``S_z = (n_up - n_down) / 2``, where the spin-orbitals are the
+band orbitals times up/down and ``n_up`` is conserved alongside the crystal momentum (the Coulomb interaction is
+spin independent).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class EDResult:
     Attributes:
         energy_meV: ground-state energy (lowest level over all momentum sectors).
         n_electrons, n_bands: electrons and requested bands per k.
+        n_up, n_down: electrons per spin (``n_down = 0``: spin polarised).
         bands_per_k: (n_k,) bands actually kept at each k (> n_bands where a multiplet was extended).
         keeps_multiplets: whether the requested ``n_bands`` cuts no degenerate multiplet at any k.
         symmetric_n_bands: band counts up to ``n_bands + 4`` that cut no multiplet.
@@ -73,6 +76,8 @@ class EDResult:
 
     energy_meV: float
     n_electrons: int
+    n_up: int
+    n_down: int
     n_bands: int
     bands_per_k: tuple[int, ...]
     keeps_multiplets: bool
@@ -96,8 +101,13 @@ class EDResult:
 
     @property
     def n_orbitals(self) -> int:
-        """Number of band orbitals kept (sum of ``bands_per_k``)."""
+        """Number of (spatial) band orbitals kept (sum of ``bands_per_k``)."""
         return int(sum(self.bands_per_k))
+
+    @property
+    def spinful(self) -> bool:
+        """Whether both spin species are present (Fock states then run over spin-orbitals, up first)."""
+        return self.n_up > 0 and self.n_down > 0
 
     def as_dict(self) -> dict:
         """JSON-ready summary (keys name their units; no arrays)."""
@@ -108,6 +118,8 @@ class EDResult:
             "bloch_determinant_energy_meV": self.bloch_determinant_energy_meV,
             "bloch_determinant_energy_per_electron_meV": self.bloch_determinant_energy_meV / self.n_electrons,
             "n_electrons": self.n_electrons,
+            "n_up": self.n_up,
+            "n_down": self.n_down,
             "n_bands": self.n_bands,
             "n_orbitals": self.n_orbitals,
             "bands_per_k": list(self.bands_per_k),
@@ -249,8 +261,8 @@ def band_projected_ed(
     """Exact diagonalisation of the moiré Hamiltonian projected onto the lowest ``n_bands`` bands.
 
     Args:
-        hamiltonian: a spin-polarised :class:`~qernel.hamiltonian.moire.MoireHamiltonian` (supercell, N, parameters,
-            ``interaction``).
+        hamiltonian: a :class:`~qernel.hamiltonian.moire.MoireHamiltonian` (supercell, N, spin sector ``n_up`` /
+            ``n_down``, parameters, ``interaction``).
         n_bands: bands kept per k-point (>= 1).
         V: moiré depth in meV (default: the Hamiltonian's).
         n_levels: lowest levels reported per momentum sector (>= 1).
@@ -269,8 +281,6 @@ def band_projected_ed(
     t0, cpu0 = time.perf_counter(), time.process_time()
     if not isinstance(hamiltonian, MoireHamiltonian):
         raise TypeError(f"hamiltonian must be a MoireHamiltonian (ED is for moiré supercells), got {type(hamiltonian).__name__}")
-    if hamiltonian.n_down != 0:
-        raise ValueError(f"band_projected_ed supports spin-polarised systems only (n_down = 0), got n_down={hamiltonian.n_down}")
     n_bands = _check_int(n_bands, "n_bands", 1, 40)
     n_levels = _check_int(n_levels, "n_levels", 1)
     if bands != "noninteracting":
@@ -298,37 +308,55 @@ def band_projected_ed(
         n_avail = min(basis.n_G, 2 * n_avail)
     k_of = np.concatenate([np.full(n, ik) for ik, n in enumerate(keep)])
     band_of = np.concatenate([np.arange(n) for n in keep])
-    n_orb = len(k_of)
-    if N > n_orb:
-        raise ValueError(f"N={N} electrons do not fit in {n_orb} band orbitals; raise n_bands")
+    n_sp = len(k_of)
+    n_up, n_down = hamiltonian.n_up, hamiltonian.n_down
+    if max(n_up, n_down) > n_sp:
+        raise ValueError(f"n_up={n_up}, n_down={n_down} electrons do not fit in {n_sp} band orbitals; raise n_bands")
+    spinful = n_up > 0 and n_down > 0
+    labels, add_k = _momentum_group(basis)
+    # conserved labels: crystal momentum, and for both spins also n_up (group Z_k x Z_{N+1}; an up orbital adds 1)
+    m = N + 1 if spinful else 1
+    e = np.arange(add_k.shape[0] * m)
+    add = add_k[e[:, None] // m, e[None, :] // m] * m + (e[:, None] % m + e[None, :] % m) % m
+    momenta = np.concatenate([k_of * m + 1, k_of * m]) if spinful else k_of
+    n_orb = len(momenta)  # spin-orbitals: up block first
     if n_orb > fock._MAX_ORBITALS:
-        raise ValueError(f"{n_orb} band orbitals exceed the {fock._MAX_ORBITALS} a 64-bit Fock state can hold")
-    labels, add = _momentum_group(basis)
-    dims = fock.count_sector_dimensions(k_of, add, N)
-    dimension = math.comb(n_orb, N)
-    C = pw_bands.coefficients[k_of, band_of]  # (n_orb, n_pw)
+        raise ValueError(f"{n_orb} spin-orbitals exceed the {fock._MAX_ORBITALS} a 64-bit Fock state can hold")
+    dims = fock.count_sector_dimensions(momenta, add, N)
+    wanted = [int(K) for K in range(len(dims)) if K % m == n_up % m]
+    largest = int(max(dims[K] for K in wanted))
+    dimension = math.comb(n_sp, n_up) * math.comb(n_sp, n_down)
+    C = pw_bands.coefficients[k_of, band_of]  # (n_sp, n_pw)
     energies = pw_bands.energies_meV[k_of, band_of]
 
-    memory = _estimate_memory_GB(int(max(dims)), N, k_of, add)
+    enumeration = math.comb(n_orb, N) * (8 * N + 24) / 1e9  # all N-particle bit strings are enumerated once
+    memory = max(_estimate_memory_GB(largest, N, momenta, add), enumeration)
     if memory > max_memory_GB:
         raise ValueError(
-            f"ED too large: N={N} electrons in {n_orb} orbitals (n_bands={n_bands}, {basis.n_k} k-points) is a "
-            f"Hilbert space of dimension {dimension:,} (largest momentum sector {int(max(dims)):,}); assembling it "
-            f"would need ~{memory:.1f} GB > max_memory_GB={max_memory_GB}; reduce n_bands or the supercell"
+            f"ED too large: N={N} electrons (n_up={n_up}, n_down={n_down}) in {n_sp} band orbitals "
+            f"(n_bands={n_bands}, {basis.n_k} k-points) is a Hilbert space of dimension {dimension:,} (largest "
+            f"momentum sector {largest:,}); it would need ~{memory:.1f} GB > max_memory_GB={max_memory_GB}; "
+            "reduce n_bands or the supercell"
         )
 
     t1 = time.perf_counter()
     h1 = np.conj(C) @ basis.one_body_matrix() @ C.T  # exact one-body part in the band orbitals (meV)
     V2 = _two_body(basis, C)
-    table = fock.pair_table(fock.pair_matrix(V2, h1, N), k_of, add, tol=1e-12)
+    if spinful:  # spin independent: <a s, b s'| v |c s'', d s'''> = V_abcd delta_{s s''} delta_{s' s'''}
+        spin = np.repeat([0, 1], n_sp)
+        same = spin[:, None] == spin[None, :]
+        V2 = np.where(same[:, None, :, None] & same[None, :, None, :], np.tile(V2, (2, 2, 2, 2)), 0.0)
+        h1 = np.kron(np.eye(2), h1)
+    table = fock.pair_table(fock.pair_matrix(V2, h1, N), momenta, add, tol=1e-12)
     constant = N * basis.madelung_meV / 2.0
     t2 = time.perf_counter()
-    sectors_states = fock.sector_basis(k_of, add, N)
+    sectors_states = {K: v for K, v in fock.sector_basis(momenta, add, N).items() if K % m == n_up % m}
     t3 = time.perf_counter()
 
     assembly = diagonalisation = 0.0
     sectors, best = [], None
-    lowest_one_body = np.sort(energies)[:N].sum()
+    lowest_one_body = np.sort(energies)[:n_up].sum() + np.sort(energies)[:n_down].sum()
+    energies_so = np.tile(energies, n_orb // n_sp)
     bloch = math.inf
     for K in sorted(sectors_states):
         states = sectors_states[K]
@@ -339,10 +367,10 @@ def band_projected_ed(
         tc = time.perf_counter()
         assembly, diagonalisation = assembly + tb - ta, diagonalisation + tc - tb
         one_body = fock.occupied_orbitals(states, n_orb, N)
-        filled = np.abs(energies[one_body].sum(axis=1) - lowest_one_body) < degeneracy_tol_meV * N
+        filled = np.abs(energies_so[one_body].sum(axis=1) - lowest_one_body) < degeneracy_tol_meV * N
         if filled.any():
             bloch = min(bloch, float(np.real(H.diagonal()[filled]).min()))
-        momentum = tuple(float(x) for x in np.round(labels[K] / basis.supercell.n_cells, 12))
+        momentum = tuple(float(x) for x in np.round(labels[K // m] / basis.supercell.n_cells, 12))
         sectors.append({"momentum_fractional": list(momentum), "dimension": int(len(states)),
                         "levels_meV": [float(x) for x in levels]})
         if best is None or levels[0] < best[0]:
@@ -358,7 +386,7 @@ def band_projected_ed(
     timings = {"matrix_elements": t2 - t1, "basis": t3 - t2, "assembly": assembly, "diagonalisation": diagonalisation,
                "total": t4 - t0, "total_cpu": time.process_time() - cpu0}
     return EDResult(
-        energy_meV=best[0], n_electrons=N, n_bands=n_bands, bands_per_k=tuple(int(x) for x in keep),
+        energy_meV=best[0], n_electrons=N, n_up=n_up, n_down=n_down, n_bands=n_bands, bands_per_k=tuple(int(x) for x in keep),
         keeps_multiplets=symmetric, symmetric_n_bands=symmetric_band_counts(pw_bands.energies_meV, degeneracy_tol_meV),
         dimension=dimension, sectors=tuple(sectors), ground_momentum_fractional=best[1],
         bloch_determinant_energy_meV=bloch, parameters=parameters, timings_s=timings, peak_memory_GB=_peak_memory_GB(),
@@ -385,20 +413,28 @@ def ed_log_amplitude(result: EDResult, drop_below: float = 0.0):
     """
     import jax.numpy as jnp
 
-    N = result.n_electrons
+    N, n_up, n_sp = result.n_electrons, result.n_up, result.n_orbitals
     keep = np.abs(result.ground_state) > drop_below
-    occ = fock.occupied_orbitals(result.ground_basis[keep], result.n_orbitals, N)  # (n_conf, N)
+    n_so = 2 * n_sp if result.spinful else n_sp
+    occ = fock.occupied_orbitals(result.ground_basis[keep], n_so, N)  # (n_conf, N) ascending, up block first
+    # spinful: qernel's electrons 0..n_up-1 are up and the rest down; the Fock ordering (all up orbitals before
+    # all down ones) gives psi = sum_s C_s det_up det_down with one common sign
+    blocks = [(slice(0, n_up), occ[:, :n_up]), (slice(n_up, N), occ[:, n_up:] - n_sp)] if result.spinful else \
+        [(slice(0, N), occ)]
     coefficients = result.ground_state[keep]
     orbitals = result.basis.orbitals(result.orbital_coefficients)
 
     def log_psi(positions):
         if positions.shape[-2:] != (N, 2):
             raise ValueError(f"positions must have shape (..., {N}, 2), got {positions.shape}")
-        phi = orbitals(positions)  # (..., N, n_orb)
-        matrices = jnp.swapaxes(phi[..., occ], -2, -3)  # (..., n_conf, N electrons, N orbitals)
-        sign, logabs = jnp.linalg.slogdet(matrices)
+        sign, logabs = 1.0, 0.0
+        for electrons, columns in blocks:
+            phi = orbitals(positions[..., electrons, :])  # (..., n, n_sp)
+            matrices = jnp.swapaxes(phi[..., columns], -2, -3)  # (..., n_conf, n electrons, n orbitals)
+            det_sign, log_det = jnp.linalg.slogdet(matrices)
+            sign, logabs = sign * det_sign, logabs + log_det
         shift = jnp.max(logabs, axis=-1, keepdims=True)
-        c = jnp.asarray(coefficients, dtype=phi.dtype)
+        c = jnp.asarray(coefficients, dtype=jnp.result_type(sign, jnp.complex64))
         total = jnp.sum(c * sign * jnp.exp(logabs - shift), axis=-1)
         return jnp.log(total) + shift[..., 0]
 
