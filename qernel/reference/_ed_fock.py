@@ -103,7 +103,8 @@ def pair_matrix(two_body: np.ndarray, one_body: np.ndarray, n_particles: int) ->
     if n_particles < 2:
         raise ValueError(f"pair_matrix needs n_particles >= 2 (fold of the one-body term), got {n_particles}")
     eye = np.eye(n)
-    V = two_body + (np.einsum("ac,bd->abcd", one_body, eye) + np.einsum("ac,bd->abcd", eye, one_body)) / (n_particles - 1)
+    fold = np.einsum("ac,bd->abcd", one_body, eye) + np.einsum("ac,bd->abcd", eye, one_body)
+    V = two_body + fold / (n_particles - 1)
     return V - V.transpose(0, 1, 3, 2)
 
 

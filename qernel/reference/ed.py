@@ -281,7 +281,9 @@ def band_projected_ed(
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     if not isinstance(hamiltonian, MoireHamiltonian):
-        raise TypeError(f"hamiltonian must be a MoireHamiltonian (ED is for moiré supercells), got {type(hamiltonian).__name__}")
+        raise TypeError(
+            f"hamiltonian must be a MoireHamiltonian (ED is for moiré supercells), got {type(hamiltonian).__name__}"
+        )
     n_bands = _check_int(n_bands, "n_bands", 1, 40)
     n_levels = _check_int(n_levels, "n_levels", 1)
     if bands != "noninteracting":
@@ -295,7 +297,7 @@ def band_projected_ed(
         raise ValueError(f"max_memory_GB must be a finite number > 0, got {max_memory_GB!r}")
     N = hamiltonian.n_electrons
     if N < 2:
-        raise ValueError(f"band_projected_ed needs N >= 2 electrons (for one electron the band energies are exact), got {N}")
+        raise ValueError(f"n_electrons must be >= 2 for ED (one electron: the band energies are exact), got {N}")
 
     basis = PlaneWaveBasis.from_hamiltonian(hamiltonian, V=V, cutoff=cutoff)
     if n_bands + 1 > basis.n_G:
@@ -387,7 +389,8 @@ def band_projected_ed(
     timings = {"matrix_elements": t2 - t1, "basis": t3 - t2, "assembly": assembly, "diagonalisation": diagonalisation,
                "total": t4 - t0, "total_cpu": time.process_time() - cpu0}
     return EDResult(
-        energy_meV=best[0], n_electrons=N, n_up=n_up, n_down=n_down, n_bands=n_bands, bands_per_k=tuple(int(x) for x in keep),
+        energy_meV=best[0], n_electrons=N, n_up=n_up, n_down=n_down, n_bands=n_bands,
+        bands_per_k=tuple(int(x) for x in keep),
         keeps_multiplets=symmetric, symmetric_n_bands=symmetric_band_counts(pw_bands.energies_meV, degeneracy_tol_meV),
         dimension=dimension, sectors=tuple(sectors), ground_momentum_fractional=best[1],
         bloch_determinant_energy_meV=bloch, parameters=parameters, timings_s=timings, peak_memory_GB=_peak_memory_GB(),
