@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 
 from ..hamiltonian.bands import BlochOrbitals
 from .planewave import PlaneWaveBasis
@@ -177,8 +178,10 @@ class _CoulombOperators:
             return np.zeros((self.n_pw, self.n_pw), dtype=complex)
         padded = np.concatenate([coefficients, np.zeros((len(coefficients), 1), dtype=complex)], axis=1)
         W = padded[:, self.shift] * self.sqrt_v[None, :, None]  # (n_occ, n_p, n_pw)
-        W = W.reshape(-1, self.n_pw)
-        return W.T @ W.conj()
+        W = np.asfortranarray(W.reshape(-1, self.n_pw).T)  # (n_pw, n_occ n_p)
+        K = scipy.linalg.blas.zherk(1.0, W)  # upper triangle of W W^H (half the work of a general product)
+        upper = np.triu(K)
+        return upper + np.triu(K, 1).conj().T
 
 
 def _density_matrix(coefficients: np.ndarray) -> np.ndarray:
