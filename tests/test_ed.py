@@ -215,14 +215,15 @@ def test_too_large_is_refused_with_dimension_and_memory():
 
 @settings(max_examples=20, deadline=None)
 @given(
-    key=st.sampled_from(["n_bands", "n_levels", "bands", "multiplets", "max_memory_GB"]),
+    key=st.sampled_from(["n_bands", "n_levels", "bands", "multiplets", "max_memory_GB", "V"]),
     value=st.one_of(st.integers(-3, 0), st.floats(allow_nan=True), st.text(max_size=3), st.booleans()),
 )
 def test_bad_arguments_rejected_naming_the_key(key, value):
     ham = MoireHamiltonian(V=15.0, supercell=2, n_electrons=2)
     kwargs = {"n_bands": 1, key: value}
-    if key == "max_memory_GB" and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return  # a valid limit
+    if key in ("max_memory_GB", "V") and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and (value > 0 or key == "V"):
+        return  # a valid value
     with pytest.raises((ValueError, TypeError), match=key):
         band_projected_ed(ham, **kwargs)
 

@@ -19,7 +19,12 @@ continuum Hamiltonian (tests/test_ed.py checks this with qernel's Monte Carlo an
 Degenerate multiplets. Keeping one member of a degenerate set of band levels at some k (e.g. the C3 doublet formed
 by bands 3 and 4 at Gamma) breaks the symmetry and makes the energy depend on an arbitrary basis choice. Such cuts
 are detected; ``multiplets="extend"`` (default) keeps the whole multiplet at that k, ``"refuse"`` raises.
-:func:`symmetric_band_counts` lists the ``n_b`` that split nothing.
+:func:`symmetric_band_counts` lists the ``n_b`` that split nothing (at V = 15 meV on the 2x2 and 3x3 supercells:
+1, 2, 4, 6; so ``n_bands=3`` keeps 4 bands at Gamma, 28 orbitals on 3x3 instead of 27).
+
+Cost (N = 6 on 3x3, V = 15 meV, eps = 5, one core): n_b = 1, 2, 3 (28 orbitals, dimension 376,740 in 9 sectors of
+~42,000) take 0.1 s, 1 s and 88 s of CPU time, peak resident memory 0.44, 0.47 and 1.8 GB. Larger problems are
+refused before any Fock-space work with the dimension and the estimated memory in the message.
 
 Any spin sector: spin-polarised (``n_down = 0``) or ``S_z = (n_up - n_down) / 2``, where the spin-orbitals are the
 band orbitals times up/down and ``n_up`` is conserved alongside the crystal momentum (the Coulomb interaction is
@@ -290,8 +295,9 @@ def band_projected_ed(
         raise ValueError(f"bands must be 'noninteracting' (Hartree-Fock bands are not implemented), got {bands!r}")
     if multiplets not in ("extend", "refuse"):
         raise ValueError(f"multiplets must be 'extend' or 'refuse', got {multiplets!r}")
-    if V is not None and not math.isfinite(float(V)):
-        raise ValueError(f"V (meV) must be finite, got {V}")
+    if V is not None and (isinstance(V, bool) or not isinstance(V, (int, float, np.floating, np.integer))
+                          or not math.isfinite(V)):
+        raise ValueError(f"V (meV) must be a finite number, got {V!r}")
     if isinstance(max_memory_GB, bool) or not isinstance(max_memory_GB, (int, float, np.floating, np.integer)) \
             or not (math.isfinite(max_memory_GB) and max_memory_GB > 0):
         raise ValueError(f"max_memory_GB must be a finite number > 0, got {max_memory_GB!r}")
