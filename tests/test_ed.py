@@ -152,6 +152,7 @@ def test_filling_two_thirds_three_by_three_result_and_json():
     assert d["energy_meV"] == min(s["levels_meV"][0] for s in d["sectors"])
     assert d["energy_per_electron_meV"] == pytest.approx(d["energy_meV"] / 6)
     assert d["energy_meV"] < d["bloch_determinant_energy_meV"]
+    assert (d["V_meV"], d["n_up"], d["n_down"], d["n_bands"], d["keeps_multiplets"]) == (15.0, 6, 0, 1, True)
     assert all(not isinstance(v, np.ndarray) for v in d.values())
 
 

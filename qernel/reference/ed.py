@@ -118,6 +118,7 @@ class EDResult:
         """JSON-ready summary (keys name their units; no arrays)."""
         return {
             "method": "ed",
+            "V_meV": self.parameters["V_meV"],
             "energy_meV": self.energy_meV,
             "energy_per_electron_meV": self.energy_per_electron_meV,
             "bloch_determinant_energy_meV": self.bloch_determinant_energy_meV,
