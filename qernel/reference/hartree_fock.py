@@ -42,7 +42,7 @@ import scipy.linalg.blas
 from ..hamiltonian.bands import BlochOrbitals
 from .planewave import PlaneWaveBasis
 
-__all__ = ["HartreeFockResult", "hartree_fock", "STARTS"]
+__all__ = ["HartreeFockResult", "determinant_energy", "hartree_fock", "STARTS"]
 
 #: The available starting points (see the module docstring).
 STARTS = ("noninteracting", "crystal", "random")
@@ -372,6 +372,19 @@ def _diis(fock_history, error_history):
     except np.linalg.LinAlgError:
         return fock_history[-1]
     return [sum(w * F[s] for w, F in zip(weights, fock_history)) for s in range(2)]
+
+
+def determinant_energy(basis: PlaneWaveBasis, coefficients_up, coefficients_down) -> dict:
+    """Energy (meV) of any Slater determinant of orthonormal orbitals (n_s, n_pw) per spin, and its parts.
+
+    Returns ``{"energy_meV", "kinetic_meV", "moire_meV", "hartree_meV", "exchange_meV", "madelung_meV"}``.
+    """
+    coefficients = [np.asarray(c, dtype=complex).reshape(-1, basis.n_pw) for c in (coefficients_up, coefficients_down)]
+    n = sum(len(c) for c in coefficients)
+    result = _evaluate(_CoulombOperators(basis), basis.one_body_matrix(), basis.kinetic_matrix(), coefficients,
+                       n * basis.madelung_meV / 2, basis.madelung_meV)
+    return {"energy_meV": result["energy"], **{f"{k}_meV": v for k, v in result["parts"].items()},
+            "madelung_meV": n * basis.madelung_meV / 2}
 
 
 def hartree_fock(
