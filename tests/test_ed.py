@@ -143,6 +143,16 @@ def test_ground_energy_non_increasing_in_n_bands(V, eps):
     assert all(r.energy_meV <= r.bloch_determinant_energy_meV + 1e-9 for r in results)
 
 
+@pytest.mark.slow  # ~90 s CPU: the required size, N = 6 on 3x3 with n_b = 3 (28 orbitals with the Gamma doublet)
+def test_filling_two_thirds_converges_downwards_with_n_bands():
+    ham = MoireHamiltonian(V=15.0, eps=5.0, supercell=3, n_electrons=6)
+    results = [band_projected_ed(ham, n_bands=n, n_levels=1) for n in (1, 2, 3)]
+    assert results[-1].n_orbitals == 28 and results[-1].dimension == math.comb(28, 6)
+    energies = [r.energy_meV for r in results]
+    assert energies[0] > energies[1] > energies[2], energies
+    assert results[-1].peak_memory_GB < 4.0
+
+
 def test_filling_two_thirds_three_by_three_result_and_json():
     ham = MoireHamiltonian(V=15.0, eps=5.0, supercell=3, n_electrons=6)
     result = band_projected_ed(ham, n_bands=1, n_levels=3)
