@@ -14,8 +14,11 @@ The energy functional is the expectation value of the Hamiltonian of :mod:`qerne
 with ``v(p) = PlaneWaveBasis.coulomb_meV(p)`` (meV). The exchange is built from the occupied orbitals as
 ``K = W W^H`` with ``W[a, (p, i)] = sqrt(v(p)) c_i(q_a + p)``, one matrix product per iteration.
 
-The self-consistency loop is Roothaan diagonalisation accelerated by DIIS (Pulay, commutator ``F rho - rho F`` as
-error). Several starts are run and the lowest converged energy kept: ``"noninteracting"`` (the lowest eigenvectors of
+The self-consistency loop is level-shifted Roothaan diagonalisation with energy descent (a step that raises the
+energy is rejected and the shift doubled), accelerated by DIIS (Pulay, commutator ``F rho - rho F`` as error) near
+convergence; at a stationary point that does not occupy the lowest Fock levels, the highest occupied and lowest
+virtual orbitals are swapped if that lowers the energy. The Fock matrix carries the Madelung term ``xi rho_s`` (see
+``_evaluate``), which leaves energies unchanged and makes the gap that of the neutralised supercell. Several starts are run and the lowest converged energy kept: ``"noninteracting"`` (the lowest eigenvectors of
 h), ``"crystal"`` (a temporary attractive bias on a set of moiré sites: the sqrt3 x sqrt3 sublattices when the
 supercell allows them, i.e. the honeycomb crystal at filling 2/3 and the triangular one at 1/3) and ``"random"``
 (random orthonormal orbitals in the span of the low-energy bands). A start that does not converge issues a
