@@ -4,6 +4,7 @@
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--json OUT]
     qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
+    qernel reference CONFIG.toml --method {bloch,hf,ed} [--bands N] [--param V=0:30:7] [--json OUT]
 """
 
 from __future__ import annotations
@@ -144,6 +145,18 @@ def _cmd_scan(args) -> int:
     return 0
 
 
+def _cmd_reference(args) -> int:
+    from .reference.command import ReferenceInputError, run_reference
+
+    try:
+        run_reference(args.config, args.method, bands=args.bands, values=_parse_params(args.param),
+                      json_path=args.json, cutoff=args.cutoff)
+    except (ReferenceInputError, ValueError) as error:
+        print(f"qernel reference: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qernel", description="Foundation neural wavefunctions (JAX/Haiku/NetKet).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="scan")
     p.add_argument("--unit", default="meV")
     p.set_defaults(func=_cmd_scan)
+    p = sub.add_parser("reference", help="Bloch, Hartree-Fock or band-projected ED references of a moiré config")
+    p.add_argument("config")
+    p.add_argument("--method", choices=("bloch", "hf", "ed"), required=True)
+    p.add_argument("--bands", type=int, default=None, help="bands per k-point (ED only; default 1)")
+    p.add_argument("--param", action="append", help="V=v1,v2,... or V=start:stop:count (meV); default system.V")
+    p.add_argument("--cutoff", type=float, default=None, help="plane-wave cutoff |G|max/|g1| (default 3)")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.set_defaults(func=_cmd_reference)
     p = sub.add_parser("demo", help="small moiré foundation run (the README's main job)")
     p.add_argument("--output-dir", default="runs/demo")
     p.add_argument("--steps", type=int, default=None)

@@ -4,6 +4,10 @@
 (plane-wave diagonalisation, :mod:`qernel.hamiltonian.bands`) evaluated, Coulomb included, on
 the interacting moiré Hamiltonian by Monte Carlo. It is a variational upper bound to the
 interacting ground-state energy, the natural baseline a correlated wavefunction must beat.
+
+:func:`slater_energy_mc`: the same Monte Carlo evaluation for any Slater determinant of
+:class:`~qernel.hamiltonian.bands.BlochOrbitals` (e.g. the Hartree-Fock determinant of
+:mod:`qernel.reference.hartree_fock`), with qernel's sampler and local energy (real-space Ewald).
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 
-from .hamiltonian import MoireHamiltonian, split_sample
-from .hamiltonian.bands import slater_log_amplitude
-from .sampler import ParameterList, make_sampler
+from ..hamiltonian import MoireHamiltonian, split_sample
+from ..hamiltonian.bands import BlochOrbitals, slater_log_amplitude
+from ..sampler import ParameterList, make_sampler
 
-__all__ = ["bloch_slater_energy"]
+__all__ = ["bloch_slater_energy", "slater_energy_mc"]
 
 
 def bloch_slater_energy(
@@ -31,7 +35,30 @@ def bloch_slater_energy(
         n_samples, n_chains, seed: Monte Carlo settings.
     """
     exact = hamiltonian.noninteracting_ground_state(V=V)
-    logpsi = slater_log_amplitude(exact.orbitals_up, exact.orbitals_down if hamiltonian.n_down else None)
+    down = exact.orbitals_down if hamiltonian.n_down else None
+    return slater_energy_mc(hamiltonian, V, exact.orbitals_up, down, n_samples=n_samples, n_chains=n_chains, seed=seed)
+
+
+def slater_energy_mc(
+    hamiltonian: MoireHamiltonian,
+    V: float,
+    orbitals_up: BlochOrbitals,
+    orbitals_down: BlochOrbitals | None = None,
+    *,
+    n_samples: int = 4096,
+    n_chains: int = 64,
+    n_discard_per_chain: int = 50,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Monte Carlo energy (meV) and its error of the Slater determinant of the given orbitals.
+
+    Args:
+        hamiltonian: the (interacting) moiré Hamiltonian; its supercell and spin sector are used.
+        V: moiré depth in meV of the Hamiltonian.
+        orbitals_up, orbitals_down: occupied orbitals per spin (internal units, ``n_up`` and ``n_down`` of them).
+        n_samples, n_chains, n_discard_per_chain, seed: Monte Carlo settings.
+    """
+    logpsi = slater_log_amplitude(orbitals_up, orbitals_down if hamiltonian.n_down else None)
     n = hamiltonian.n_electrons
 
     def model(x):
@@ -42,8 +69,8 @@ def bloch_slater_energy(
     point = [V if name == "V" else hamiltonian.parameters[name] for name in names]
     space = ParameterList([point], names)
     sampler = make_sampler(hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=2 * n)
-    vstate = nk.vqs.MCState(sampler, hk.transform(model), n_samples=n_samples, n_discard_per_chain=50, seed=seed,
-                            sampler_seed=seed)
+    vstate = nk.vqs.MCState(sampler, hk.transform(model), n_samples=n_samples,
+                            n_discard_per_chain=n_discard_per_chain, seed=seed, sampler_seed=seed)
     stats = vstate.expect(hamiltonian.operator())
     unit = hamiltonian.energy_unit
     return float(np.real(stats.mean)) * unit, float(stats.error_of_mean) * unit
