@@ -105,7 +105,7 @@ def train_and_evaluate(
         ``train_seconds`` sums the wall-clock time of all training segments in ``log.jsonl``.
     """
     out = Path(data["run"]["output_dir"])
-    checkpoint = out / "checkpoint.pkl"
+    checkpoint = out / "checkpoint.npz"
     run = train(data, resume=checkpoint.exists(), progress=progress)
     start = time.perf_counter()
     records = evaluate(checkpoint, values, n_samples=n_eval_samples, block=eval_block)

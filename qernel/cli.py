@@ -4,6 +4,7 @@
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--json OUT]
     qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
+    qernel convert-checkpoint OLD.pkl NEW.npz
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _cmd_train(args) -> int:
     config = load_config(args.config)
     run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
     out = Path(args.output_dir or config.run.output_dir)
-    print(f"checkpoint: {out / 'checkpoint.pkl'}\nlog: {out / 'log.jsonl'}")
+    print(f"checkpoint: {out / 'checkpoint.npz'}\nlog: {out / 'log.jsonl'}")
     if run.driver.history:
         _print_table(run.driver.history[-1]["groups"], run.hamiltonian.energy_unit_name)
     return 0
@@ -93,7 +94,7 @@ def _cmd_demo(args) -> int:
     if args.steps is not None:
         data["optimizer"]["n_steps"] = args.steps
     config = config_from_dict(data)
-    checkpoint = Path(args.output_dir) / "checkpoint.pkl"
+    checkpoint = Path(args.output_dir) / "checkpoint.npz"
     print("qernel demo: one QERNEL model for WSe2/WS2 (m*=0.35, a_M=8.031 nm, eps=10, phi=45 deg),")
     print(f"filling 1 on a 2x2 moiré supercell (N=4, spin polarised), trained on V = "
           f"{data['parameters']['values']['V']} meV at once.")
@@ -143,12 +144,20 @@ def _cmd_scan(args) -> int:
     return 0
 
 
+def _cmd_convert_checkpoint(args) -> int:
+    from .training.checkpoint import convert_pickle_checkpoint
+
+    path = convert_pickle_checkpoint(args.old, args.new)
+    print(f"wrote {path} (converted from the pickle checkpoint {args.old})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qernel", description="Foundation neural wavefunctions (JAX/Haiku/NetKet).")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a model from a TOML configuration")
     p.add_argument("config")
-    p.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint.pkl")
+    p.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint.npz")
     p.add_argument("--output-dir", default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train)
@@ -174,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("convert-checkpoint", help="convert an old pickle checkpoint (qernel <= 0.1) to checkpoint.npz",
+                       description="Unpickling can run code: convert only checkpoints you trust.")
+    p.add_argument("old", help="the old checkpoint.pkl")
+    p.add_argument("new", help="the .npz checkpoint to write (e.g. the run's output_dir/checkpoint.npz)")
+    p.set_defaults(func=_cmd_convert_checkpoint)
     return parser
 
 

@@ -20,7 +20,7 @@ import optax
 from .config import ConfigError, RunConfig, config_from_dict
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
-from .training.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from .training.checkpoint import CHECKPOINT_NAME, CheckpointError, check_compatible, load_checkpoint, restore_like
 from .training.driver import FoundationVMC
 
 __all__ = [
@@ -190,14 +190,14 @@ def build_run(config: RunConfig | dict) -> Run:
 
 
 def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None) -> Run:
-    """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.pkl``.
+    """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.npz``.
 
     Raises:
         CheckpointError: ``resume`` without a checkpoint in the output directory.
     """
     config = config if isinstance(config, RunConfig) else config_from_dict(config)
     out = Path(output_dir or config.run.output_dir)
-    checkpoint = out / "checkpoint.pkl"
+    checkpoint = out / CHECKPOINT_NAME
     if resume and not checkpoint.is_file():  # before building (and compiling) anything
         raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
     run = build_run(config)
@@ -224,7 +224,7 @@ def state_at_values(
     """A thermalised ``MCState`` of a trained model whose chains carry the given parameter values.
 
     Args:
-        checkpoint: a ``checkpoint.pkl`` written by training.
+        checkpoint: a ``checkpoint.npz`` written by training.
         values: parameter name -> list of values (a grid over all names), also values never
             trained on; default: the training grid.
         n_samples: samples per ``sample()`` over all values (default: 4x the run's ``n_samples``).
@@ -266,9 +266,9 @@ def state_at_values(
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
                             sampler_seed=seed, chunk_size=config.sampler.chunk_size)
     check_compatible(data["params"], vstate.parameters)
-    vstate.parameters = jax.tree_util.tree_map(np.asarray, data["params"])
+    vstate.parameters = restore_like(data["params"], vstate.parameters)
     if data.get("model_state"):
-        vstate.model_state = data["model_state"]
+        vstate.model_state = restore_like(data["model_state"], vstate.model_state)
     evaluator = FoundationVMC(reference.hamiltonian, vstate, optax.sgd(0.0), preconditioner=None)
     evaluator.thermalise(n_thermalise)
     return reference, vstate, evaluator

@@ -198,7 +198,7 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
     rejects unknown parameters; ``--resume`` continues the same run to 3 steps."""
     path = _write_config(tmp_path, "tiny.toml")
     assert main(["train", str(path), "--no-progress"]) == 0
-    checkpoint = tmp_path / "run" / "checkpoint.pkl"
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
     assert checkpoint.is_file()
     log = _log(tmp_path)
     assert [r["step"] for r in log] == [0, 1]
@@ -235,7 +235,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     path = _write_config(tmp_path, "fresh.toml")
     assert main(["train", str(path), "--resume", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "checkpoint not found" in err and str(tmp_path / "run" / "checkpoint.pkl") in err
+    assert "checkpoint not found" in err and str(tmp_path / "run" / "checkpoint.npz") in err
 
 
 def test_invalid_config_via_cli_exits_2_naming_the_key(tmp_path, capsys):
@@ -265,7 +265,7 @@ def test_custom_hamiltonian_example_runs(tmp_path):
     stats = module["main"](["--steps", "2", "--samples", "96", "--chains", "12", "--output-dir", str(tmp_path)])
     assert [s["parameters"]["g"] for s in stats] == [0.0, 0.1, 0.5]
     assert all(math.isfinite(s["energy"]) for s in stats)
-    assert (tmp_path / "checkpoint.pkl").is_file()
+    assert (tmp_path / "checkpoint.npz").is_file()
 
 
 @pytest.mark.slow  # ~4 min on a loaded 2-core machine; the CLI tests above cover the same machinery

@@ -41,7 +41,7 @@ from ..sampler import (
     redraw_parameters,
     thermalise,
 )
-from .checkpoint import check_compatible, load_checkpoint, save_checkpoint, to_device
+from .checkpoint import CHECKPOINT_NAME, check_compatible, load_checkpoint, restore_like, save_checkpoint
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
 __all__ = ["FoundationVMC", "NonFiniteError", "GroupStats", "read_log"]
@@ -283,11 +283,11 @@ class FoundationVMC:
         """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
         vstate = self.vstate
         check_compatible(data["params"], vstate.parameters)  # a clear CheckpointError, not NetKet's mismatch
-        vstate.parameters = _restored_like(data["params"], vstate.parameters)
+        vstate.parameters = restore_like(data["params"], vstate.parameters)
         if data.get("model_state"):
-            vstate.model_state = _restored_like(data["model_state"], vstate.model_state)
-        self.optimizer_state = _restored_like(data["optimizer_state"], self.optimizer_state)
-        vstate.sampler_state = _restored_like(data["sampler_state"], vstate.sampler_state)
+            vstate.model_state = restore_like(data["model_state"], vstate.model_state)
+        self.optimizer_state = restore_like(data["optimizer_state"], self.optimizer_state)
+        vstate.sampler_state = restore_like(data["sampler_state"], vstate.sampler_state)
         vstate.reset()
         self.step_count = int(data["step"])
 
@@ -317,7 +317,7 @@ class FoundationVMC:
 
         Args:
             n_steps: total number of steps of the run (not additional steps).
-            output_dir: directory for ``log.jsonl`` and ``checkpoint.pkl`` (None: neither).
+            output_dir: directory for ``log.jsonl`` and ``checkpoint.npz`` (None: neither).
             checkpoint_every: steps between checkpoints (a final one is always written).
             progress: show a progress bar with step, energy +- error, acceptance, time.
             loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
@@ -335,7 +335,7 @@ class FoundationVMC:
         if output_dir is not None:
             output_dir = Path(output_dir)
             output_dir.mkdir(parents=True, exist_ok=True)
-            checkpoint = output_dir / "checkpoint.pkl"
+            checkpoint = output_dir / CHECKPOINT_NAME
             log_file = _open_log(output_dir / "log.jsonl", self.step_count)
         bar = _progress_bar(n_steps, self.step_count, progress, self.hamiltonian.energy_unit_name)
         records = []
@@ -366,33 +366,6 @@ class FoundationVMC:
         if checkpoint is not None:
             self.save(checkpoint, extra)
         return records
-
-
-def _placed_like(tree, template):
-    """``tree`` with every array leaf (NumPy or JAX) put on the sharding of the matching array
-    leaf of ``template``; leaves without a match are returned unchanged."""
-    def place(leaf, like):
-        if (isinstance(leaf, (np.ndarray, jax.Array)) and isinstance(like, jax.Array)
-                and leaf.shape == like.shape and leaf.dtype == like.dtype):
-            return jax.device_put(leaf, like.sharding)
-        return leaf
-
-    try:
-        return jax.tree_util.tree_map(place, tree, template)
-    except (ValueError, TypeError):  # different structure (e.g. another optimizer): leave as is
-        return tree
-
-
-def _restored_like(host_tree, live_tree):
-    """A checkpoint's host tree turned into device arrays placed like the live state's leaves.
-
-    NumPy leaves are put directly onto the live shardings (sharded chains stay sharded over all
-    devices, and no per-shape conversion program is compiled); the remaining host leaves (PRNG
-    key data) go through :func:`~qernel.training.checkpoint.to_device` and are then placed too.
-    Keeping the shardings of the live state lets the jitted steps compiled before a restore be
-    reused: a new input sharding would recompile them.
-    """
-    return _placed_like(to_device(_placed_like(host_tree, live_tree)), live_tree)
 
 
 def _summary(record: dict) -> str:
