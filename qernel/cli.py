@@ -64,8 +64,15 @@ def _cmd_train(args) -> int:
     from .config import load_config
     from .run import train
 
+    from .training.driver import TrainingInterrupted
+
     config = load_config(args.config)
-    run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
+    try:
+        run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
+    except TrainingInterrupted as stop:
+        saved = "; resume with --resume" if stop.saved else " (nothing saved)"
+        print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
+        return 130
     out = Path(args.output_dir or config.run.output_dir)
     print(f"checkpoint: {out / 'checkpoint.npz'}\nlog: {out / 'log.jsonl'}")
     if run.driver.history:
@@ -197,12 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .training.checkpoint import CheckpointError
     from .training.driver import NonFiniteError
+    from .training.lock import LockError
 
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, NonFiniteError) as error:
+    except (ConfigError, CheckpointError, NonFiniteError, LockError) as error:
         print(f"qernel: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("qernel: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ pieces themselves as in ``examples/``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ import optax
 from .config import ConfigError, RunConfig, config_from_dict
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
-from .training.checkpoint import CHECKPOINT_NAME, CheckpointError, check_compatible, load_checkpoint, restore_like
+from .training.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    previous_path,
+    restore_like,
+)
+from .training.lock import RunLock
 from .training.driver import FoundationVMC
 
 __all__ = [
@@ -30,6 +39,8 @@ __all__ = [
     "build_model",
     "build_run",
     "train",
+    "config_changes",
+    "RESUME_MAY_CHANGE",
     "evaluate_checkpoint",
     "state_at_values",
 ]
@@ -189,31 +200,90 @@ def build_run(config: RunConfig | dict) -> Run:
     return Run(config, hamiltonian, space, model, vstate, driver)
 
 
+#: Configuration keys that may change on ``--resume``: they do not change the trajectory up to the
+#: checkpoint (``run.output_dir``: the directory may have been moved or given with --output-dir).
+RESUME_MAY_CHANGE = ("optimizer.n_steps", "run.checkpoint_every", "run.output_dir")
+
+
+def _flat_config(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(stored: dict, config: RunConfig) -> list[str]:
+    """``"key: old -> new"`` for every setting of ``config`` that differs from the ``stored`` one
+    (a checkpoint's configuration) and is not in :data:`RESUME_MAY_CHANGE`."""
+    try:
+        old = _flat_config(config_from_dict(stored).to_dict())
+    except ConfigError as error:
+        return [f"the checkpoint's configuration is not valid any more ({error})"]
+    new = _flat_config(config.to_dict())
+    return [f"{key}: {old.get(key, '(unset)')!r} -> {new.get(key, '(unset)')!r}"
+            for key in sorted(set(old) | set(new))
+            if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key)]
+
+
+def _check_output_dir(out: Path, resume: bool) -> Path:
+    """Checks of the output directory done before anything is built; returns the checkpoint path."""
+    checkpoint = out / CHECKPOINT_NAME
+    if resume:
+        if not (checkpoint.is_file() or previous_path(checkpoint).is_file()):
+            raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
+        return checkpoint
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"run.output_dir: cannot create {out}: {error.strerror or error}") from error
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"run.output_dir: {out} is not writable")
+    if checkpoint.exists() or previous_path(checkpoint).exists():
+        raise ConfigError(f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir")
+    return checkpoint
+
+
 def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None) -> Run:
     """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.npz``.
 
+    Before anything is built or compiled: the output directory is checked (creatable, writable;
+    a checkpoint present exactly when resuming), a resume's configuration is compared with the
+    checkpoint's (only :data:`RESUME_MAY_CHANGE` may differ), and the directory's lock
+    (:class:`~qernel.training.lock.RunLock`) is taken for the whole run.
+
     Raises:
         CheckpointError: ``resume`` without a checkpoint in the output directory.
+        ConfigError: bad output directory, or a changed configuration on resume (the diff is named).
+        LockError: another live process is training into the same directory.
+        TrainingInterrupted: SIGINT/SIGTERM; the current step was finished and checkpointed.
     """
     config = config if isinstance(config, RunConfig) else config_from_dict(config)
     out = Path(output_dir or config.run.output_dir)
-    checkpoint = out / CHECKPOINT_NAME
-    if resume and not checkpoint.is_file():  # before building (and compiling) anything
-        raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
-    run = build_run(config)
+    checkpoint = _check_output_dir(out, resume)
+    data = None
     if resume:
-        run.driver.restore(checkpoint)
-    else:
-        if checkpoint.exists():
+        data = load_checkpoint(checkpoint)
+        changes = config_changes(data.get("config") or {}, config)
+        if changes:
             raise ConfigError(
-                f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir"
+                f"--resume: the configuration differs from the checkpoint's ({'; '.join(changes)}); only "
+                f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming: start a new run in another "
+                "run.output_dir instead"
             )
-        # thermalise all chains, adapting their step sizes per group on the way
-        run.driver.thermalise(run.config.sampler.n_thermalise)
-    run.driver.run(
-        run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
-        progress=progress, extra={"config": run.config.to_dict()},
-    )
+    with RunLock(out):
+        run = build_run(config)
+        if data is not None:
+            run.driver.load_state_dict(data)
+        else:
+            # thermalise all chains, adapting their step sizes per group on the way
+            run.driver.thermalise(run.config.sampler.n_thermalise)
+        run.driver.run(
+            run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
+            progress=progress, extra={"config": run.config.to_dict()},
+        )
     return run
 
 

@@ -17,8 +17,11 @@ unchanged with the chains sharded over several devices by NetKet; ``chunk_size``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,11 +47,43 @@ from ..sampler import (
 from .checkpoint import CHECKPOINT_NAME, check_compatible, load_checkpoint, restore_like, save_checkpoint
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
-__all__ = ["FoundationVMC", "NonFiniteError", "GroupStats", "read_log"]
+__all__ = ["FoundationVMC", "NonFiniteError", "TrainingInterrupted", "GroupStats", "read_log"]
 
 
 class NonFiniteError(FloatingPointError):
     """Raised when an energy or a parameter becomes NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM during :meth:`FoundationVMC.run`: the current step was finished and, with an
+    output directory, checkpointed. ``step`` is the number of completed steps."""
+
+    def __init__(self, step: int, signal_name: str, saved: bool) -> None:
+        super().__init__(f"{signal_name}: interrupted at step {step}")
+        self.step, self.signal_name, self.saved = step, signal_name, saved
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """Within the block, SIGINT/SIGTERM only set a flag (read through the yielded list) so the loop
+    can finish the current step and checkpoint it; a second signal interrupts at once. Only the
+    main thread can install handlers: elsewhere signals keep their default behaviour."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:  # second signal: stop now
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @dataclass
@@ -312,6 +347,7 @@ class FoundationVMC:
         loggers: Sequence[Callable] = (),
         callback: Callable[[int, dict, "FoundationVMC"], bool] | None = None,
         extra: dict[str, Any] | None = None,
+        handle_signals: bool = True,
     ) -> list[dict[str, Any]]:
         """Run until ``step_count == n_steps`` (so a resumed run continues to the same end).
 
@@ -323,6 +359,8 @@ class FoundationVMC:
             loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
             callback: ``callback(step, record, driver) -> bool``; returning False stops.
             extra: stored in every checkpoint (e.g. the run configuration).
+            handle_signals: on SIGINT/SIGTERM finish the current step, checkpoint it and raise
+                :class:`TrainingInterrupted` (a ``KeyboardInterrupt``); a second signal stops at once.
 
         Returns:
             The log records of the steps run by this call.
@@ -340,6 +378,15 @@ class FoundationVMC:
         bar = _progress_bar(n_steps, self.step_count, progress, self.hamiltonian.energy_unit_name)
         records = []
         start = time.perf_counter()
+        with _deferred_signals() if handle_signals else contextlib.nullcontext([]) as received:
+            self._run_loop(n_steps, records, start, log_file, loggers, bar, callback, checkpoint,
+                           checkpoint_every, extra, received)
+        if checkpoint is not None:
+            self.save(checkpoint, extra)
+        return records
+
+    def _run_loop(self, n_steps, records, start, log_file, loggers, bar, callback, checkpoint, checkpoint_every,
+                  extra, received) -> None:
         try:
             while self.step_count < n_steps:
                 record = self.step()
@@ -354,8 +401,11 @@ class FoundationVMC:
                     bar.update(1)
                     bar.set_postfix_str(_summary(record))
                 stop = callback is not None and callback(record["step"], record, self) is False
-                if checkpoint is not None and (self.step_count % checkpoint_every == 0 or stop):
+                due = self.step_count % checkpoint_every == 0 or stop
+                if checkpoint is not None and (due or received):
                     self.save(checkpoint, extra)
+                if received:
+                    raise TrainingInterrupted(self.step_count, received[0], checkpoint is not None)
                 if stop:
                     break
         finally:
@@ -363,9 +413,6 @@ class FoundationVMC:
                 bar.close()
             if log_file is not None:
                 log_file.close()
-        if checkpoint is not None:
-            self.save(checkpoint, extra)
-        return records
 
 
 def _summary(record: dict) -> str:
