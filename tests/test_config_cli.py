@@ -288,3 +288,26 @@ def test_validation_scripts_parse_their_configs():
     assert config_from_dict(data).system.n_electrons == 6
     moire = _script("validate_moire.py")
     assert config_from_dict(moire["_demo"](3, "x")).optimizer.n_steps == 3
+
+
+# -- bad physical input ----------------------------------------------------------------------------
+def test_negative_moire_depth_is_rejected_naming_phi_plus_180():
+    from qernel.hamiltonian import MoireHamiltonian
+
+    with pytest.raises(ValueError, match=r"V must be >= 0 meV, got -5.0: .* V = 5 with phi = 225 deg"):
+        MoireHamiltonian(V=-5.0, phi=45.0, m_star=0.35, a_M=8.031, eps=5.0)
+    data = tomllib.loads((EXAMPLES / "configs" / "moire_foundation.toml").read_text())
+    data["parameters"]["values"]["V"] = [-5.0, 5.0]
+    config = config_from_dict(data)
+    with pytest.raises(ConfigError, match=r"parameters: parameter V must be >= 0 meV.*phi \+ 180 deg"):
+        build_parameter_space(config, build_hamiltonian(config))
+
+
+def test_fixed_value_of_a_carried_parameter_outside_its_range_is_rejected(tmp_path):
+    text = (EXAMPLES / "configs" / "moire_foundation.toml").read_text()
+    assert "\nV = 15.0" in text  # inside the carried grid 2..25: the reference value, accepted
+    load_config(EXAMPLES / "configs" / "moire_foundation.toml")
+    path = tmp_path / "fixed.toml"
+    path.write_text(text.replace("\nV = 15.0", "\nV = 40.0"))
+    with pytest.raises(ConfigError, match=r"system.V: 40.0 lies outside the values the chains carry \(2.0 .. 25.0"):
+        load_config(path)
