@@ -346,12 +346,32 @@ def state_at_values(
 
 def evaluate_checkpoint(
     checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
-    n_thermalise: int = 100, seed: int = 1234,
+    n_thermalise: int = 100, seed: int = 1234, block_size: int = 4096,
 ) -> list[dict[str, Any]]:
     """Energies of a trained model at given parameter values (also ones never trained on).
 
-    Arguments as :func:`state_at_values`. Returns one record per parameter value: parameters,
-    energy, error, variance, tau_corr, acceptance (energies in user units).
+    Arguments as :func:`state_at_values`; ``n_samples`` (default 4x the run's) are drawn in blocks
+    of about ``block_size`` samples (:mod:`qernel.streaming`), so peak memory does not grow with
+    ``n_samples``. Returns one record per parameter value: parameters, energy, error, variance,
+    tau_corr, acceptance (energies in the Hamiltonian's unit, named in ``unit``: meV for moiré
+    systems, Ha for traps and the electron gas), n_samples.
+
+    Raises:
+        MemoryError: before any compute, if the kept per-sample series cannot fit.
     """
-    _, _, evaluator = state_at_values(checkpoint, values, n_samples=n_samples, n_thermalise=n_thermalise, seed=seed)
-    return [g.as_dict() for g in evaluator.measure()]
+    from .streaming import check_fits_in_memory, n_blocks_for, stream_local_energies
+
+    if block_size < 1:
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
+    if n_samples is not None:
+        check_fits_in_memory(n_samples, block_size)
+    block = min(block_size, n_samples) if n_samples else block_size
+    run, vstate, evaluator = state_at_values(checkpoint, values, n_samples=block, n_thermalise=n_thermalise, seed=seed)
+    total = n_samples or 4 * run.config.sampler.n_samples
+    check_fits_in_memory(total, block_size)
+    n_blocks = n_blocks_for(total, vstate.n_samples)
+    local_energies, acceptance = stream_local_energies(vstate, evaluator.operator, n_blocks)
+    stats = evaluator.group_statistics(local_energies, acceptance)
+    per_value = local_energies.size // len(stats)
+    unit = run.hamiltonian.energy_unit_name
+    return [{**g.as_dict(), "unit": unit, "n_samples": per_value} for g in stats]

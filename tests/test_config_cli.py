@@ -212,10 +212,15 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
 
     # evaluate at omega values that are not in the training grid [0.5, 1.0]
     out = tmp_path / "energies.json"
-    assert main(["evaluate", str(checkpoint), "--param", "omega=0.6,0.8", "--n-samples", "64", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    assert main(["evaluate", str(checkpoint), "--param", "omega=0.6,0.8", "--n-samples", "64", "--json", str(out),
+                 "--unit", "meV"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "omega=0.6" in printed and "omega=0.8" in printed
+    assert "E [Ha]" in printed  # the trap's unit, from the Hamiltonian
+    assert "--unit is deprecated and ignored: energies are in Ha" in captured.err
     records = json.loads(out.read_text())
+    assert {r["unit"] for r in records} == {"Ha"}
     assert [r["parameters"]["omega"] for r in records] == [0.6, 0.8]
     # a loose physical sanity bound: above the non-interacting ground state 2 * omega (Ha)
     assert all(math.isfinite(r["energy"]) and r["energy"] > 2 * r["parameters"]["omega"] for r in records)
@@ -311,3 +316,27 @@ def test_fixed_value_of_a_carried_parameter_outside_its_range_is_rejected(tmp_pa
     path.write_text(text.replace("\nV = 15.0", "\nV = 40.0"))
     with pytest.raises(ConfigError, match=r"system.V: 40.0 lies outside the values the chains carry \(2.0 .. 25.0"):
         load_config(path)
+
+
+# -- CLI polish ------------------------------------------------------------------------------------
+def test_help_and_version_do_not_import_jax():
+    """``qernel --help`` is fast: neither JAX nor NetKet is imported before a command needs them."""
+    import subprocess
+
+    code = ("import sys\nfrom qernel.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['train', '--help'], ['evaluate', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY', sorted(m for m in ('jax', 'netket', 'haiku', 'optax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "HEAVY []" in out and "qernel 0.1.0" in out
+
+
+def test_every_cli_option_has_help_text():
+    from qernel.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"qernel {name} {action.option_strings or action.dest} has no help text"
