@@ -1,6 +1,7 @@
 """The ``qernel`` command line: ``train``, ``evaluate``, ``demo``.
 
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
+                             [--distributed [--coordinator H:P --num-processes N --process-id I]]
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--block-size 4096] [--json OUT]
     qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
@@ -58,6 +59,18 @@ def _print_table(records, unit: str) -> None:
     for r in records:
         label = ", ".join(f"{k}={v:g}" for k, v in r["parameters"].items())
         print(f"{label:>24s}  {r['energy']:14.5f}  {r['error']:9.5f}  {r['acceptance']:10.2f}")
+
+
+def _start_distributed(args) -> None:
+    """``train --distributed``: join the multi-process run before anything imports NetKet (which
+    initialises JAX's backend)."""
+    from .distributed import initialize
+
+    try:
+        index, count = initialize(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as error:
+        raise SystemExit(f"qernel train: {error}") from error
+    print(f"process {index} of {count} (jax.distributed)", file=sys.stderr)
 
 
 def _cmd_train(args) -> int:
@@ -184,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from output_dir/checkpoint.npz (only n_steps and checkpoint_every may change)")
     p.add_argument("--output-dir", default=None, help="output directory (default: run.output_dir of the config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for batch jobs)")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process run (jax.distributed); settings from the flags below "
+                        "or from SLURM / Open MPI")
+    p.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of processes")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", help="energies of a trained model at chosen parameter values")
     p.add_argument("checkpoint", help="checkpoint.npz written by 'qernel train'")
@@ -224,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qernel`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "distributed", False):
+        _start_distributed(args)
     from .config import ConfigError
     from .training.checkpoint import CheckpointError
     from .training.driver import NonFiniteError

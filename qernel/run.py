@@ -7,6 +7,7 @@ pieces themselves as in ``examples/``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import optax
 
 from .config import ConfigError, RunConfig, config_from_dict
+from .distributed import is_main_process
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
 from .training.checkpoint import (
@@ -228,19 +230,21 @@ def config_changes(stored: dict, config: RunConfig) -> list[str]:
             if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key)]
 
 
-def _check_output_dir(out: Path, resume: bool) -> Path:
-    """Checks of the output directory done before anything is built; returns the checkpoint path."""
+def _check_output_dir(out: Path, resume: bool, create: bool = True) -> Path:
+    """Checks of the output directory done before anything is built; returns the checkpoint path.
+    ``create``: make the directory (the process that writes files)."""
     checkpoint = out / CHECKPOINT_NAME
     if resume:
         if not (checkpoint.is_file() or previous_path(checkpoint).is_file()):
             raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
         return checkpoint
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"run.output_dir: cannot create {out}: {error.strerror or error}") from error
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ConfigError(f"run.output_dir: {out} is not writable")
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"run.output_dir: cannot create {out}: {error.strerror or error}") from error
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ConfigError(f"run.output_dir: {out} is not writable")
     if checkpoint.exists() or previous_path(checkpoint).exists():
         raise ConfigError(f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir")
     return checkpoint
@@ -262,7 +266,8 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
     """
     config = config if isinstance(config, RunConfig) else config_from_dict(config)
     out = Path(output_dir or config.run.output_dir)
-    checkpoint = _check_output_dir(out, resume)
+    main = is_main_process()  # multi-process runs: process 0 owns the directory and writes the files
+    checkpoint = _check_output_dir(out, resume, create=main)
     data = None
     if resume:
         data = load_checkpoint(checkpoint)
@@ -273,7 +278,7 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
                 f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming: start a new run in another "
                 "run.output_dir instead"
             )
-    with RunLock(out):
+    with RunLock(out) if main else contextlib.nullcontext():
         run = build_run(config)
         if data is not None:
             run.driver.load_state_dict(data)

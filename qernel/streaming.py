@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-__all__ = ["stream_local_energies", "check_fits_in_memory", "available_memory_bytes"]
+__all__ = ["stream_local_energies", "check_fits_in_memory", "available_memory_bytes", "n_blocks_for"]
 
 
 def available_memory_bytes() -> int | None:

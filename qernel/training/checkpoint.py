@@ -35,6 +35,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..distributed import is_main_process, to_host
+
 __all__ = [
     "CHECKPOINT_NAME",
     "save_checkpoint",
@@ -83,7 +85,7 @@ def _flatten(name: str, tree, arrays: dict[str, np.ndarray], keys: dict[str, str
         if _is_key(leaf):
             keys[entry] = str(jax.random.key_impl(leaf))
             leaf = jax.random.key_data(leaf)
-        arrays[entry] = np.asarray(jax.device_get(leaf))
+        arrays[entry] = to_host(leaf)  # gathered from every process when sharded over several
         paths.append(entry)
     return paths
 
@@ -113,11 +115,14 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, keep_pr
 
     ``payload`` holds the trees ``params``, ``model_state``, ``optimizer_state``, ``sampler_state``
     (any pytrees of arrays / PRNG keys) and JSON-serialisable entries (``step``, ``config``, ...).
-    With ``keep_previous`` the file being replaced is kept as :func:`previous_path`.
+    With ``keep_previous`` the file being replaced is kept as :func:`previous_path`. In a
+    multi-process run every process must call this (arrays are gathered); process 0 writes.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = _encode(payload)  # before touching any file: a bad payload leaves the checkpoints as they are
+    if not is_main_process():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -241,10 +246,22 @@ def restore_like(saved, live):
                 raise CheckpointError(f"checkpoint array of shape {np.shape(leaf)} where the run has {like.shape}")
             if not _is_key(like):
                 leaf = np.asarray(leaf, dtype=like.dtype)
-            return jax.device_put(leaf, like.sharding)
+            if like.is_fully_addressable:
+                return jax.device_put(leaf, like.sharding)
+            return _put_global(leaf, like)
         return leaf
 
     return jax.tree_util.tree_map(place, saved, live)
+
+
+def _put_global(leaf, like):
+    """A host value as a global array spanning several processes, sharded like ``like`` (every
+    process holds the whole host value and supplies its own shards)."""
+    if _is_key(like):
+        data = np.asarray(jax.random.key_data(leaf))
+        array = jax.make_array_from_callback(data.shape, like.sharding, lambda index: data[index])
+        return jax.random.wrap_key_data(array, impl=str(jax.random.key_impl(like)))
+    return jax.make_array_from_callback(leaf.shape, like.sharding, lambda index: leaf[index])
 
 
 def _common_prefix(saved: SavedTree, flat) -> str:

@@ -35,6 +35,7 @@ import netket as nk
 import numpy as np
 import optax
 
+from ..distributed import is_main_process, to_host
 from ..observables.estimates import estimate
 from ..sampler import (
     adapt_step_sizes,
@@ -61,6 +62,16 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, step: int, signal_name: str, saved: bool) -> None:
         super().__init__(f"{signal_name}: interrupted at step {step}")
         self.step, self.signal_name, self.saved = step, signal_name, saved
+
+
+def _signalled_anywhere(received: list[str]) -> bool:
+    """Whether this or (multi-process runs) any process received a signal: all processes must
+    stop after the same step, since saving is collective."""
+    if jax.process_count() == 1:
+        return bool(received)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array(bool(received)))))
 
 
 @contextlib.contextmanager
@@ -192,8 +203,9 @@ class FoundationVMC:
 
     def group_statistics(self, local_energies, acceptance) -> list[GroupStats]:
         """Per-group statistics from local energies (n_chains, chain_length), user units."""
-        ids = np.asarray(chain_group_ids(self.vstate))
-        values = np.asarray(group_values(self.vstate))
+        ids = to_host(chain_group_ids(self.vstate))
+        values = to_host(group_values(self.vstate))
+        local_energies = to_host(local_energies)  # all chains on every process (a collective when sharded)
         unit = self.hamiltonian.energy_unit
         names = self.parameter_space.names
         stats = []
@@ -229,7 +241,7 @@ class FoundationVMC:
     def _sample_and_measure(self):
         vstate = self.vstate
         samples = vstate.sample()
-        acceptance = np.asarray(per_group_acceptance(vstate))
+        acceptance = to_host(per_group_acceptance(vstate))
         local_energies = jnp.asarray(vstate.local_estimators(self.operator).data)  # (n_chains, chain_length)
         stats = self.group_statistics(local_energies, acceptance)
         bad = [s for s in stats if not (math.isfinite(s.energy) and math.isfinite(s.variance))]
@@ -370,12 +382,14 @@ class FoundationVMC:
         if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
         log_file = checkpoint = None
+        main = is_main_process()  # in a multi-process run only process 0 writes files
         if output_dir is not None:
             output_dir = Path(output_dir)
-            output_dir.mkdir(parents=True, exist_ok=True)
-            checkpoint = output_dir / CHECKPOINT_NAME
-            log_file = _open_log(output_dir / "log.jsonl", self.step_count)
-        bar = _progress_bar(n_steps, self.step_count, progress, self.hamiltonian.energy_unit_name)
+            checkpoint = output_dir / CHECKPOINT_NAME  # saved collectively, written by process 0
+            if main:
+                output_dir.mkdir(parents=True, exist_ok=True)
+                log_file = _open_log(output_dir / "log.jsonl", self.step_count)
+        bar = _progress_bar(n_steps, self.step_count, progress and main, self.hamiltonian.energy_unit_name)
         records = []
         start = time.perf_counter()
         with _deferred_signals() if handle_signals else contextlib.nullcontext([]) as received:
@@ -401,11 +415,13 @@ class FoundationVMC:
                     bar.update(1)
                     bar.set_postfix_str(_summary(record))
                 stop = callback is not None and callback(record["step"], record, self) is False
+                interrupted = _signalled_anywhere(received)
                 due = self.step_count % checkpoint_every == 0 or stop
-                if checkpoint is not None and (due or received):
+                if checkpoint is not None and (due or interrupted):
                     self.save(checkpoint, extra)
-                if received:
-                    raise TrainingInterrupted(self.step_count, received[0], checkpoint is not None)
+                if interrupted:
+                    raise TrainingInterrupted(self.step_count, received[0] if received else "signal",
+                                              checkpoint is not None)
                 if stop:
                     break
         finally:
