@@ -246,9 +246,13 @@ def restore_like(saved, live):
                 raise CheckpointError(f"checkpoint array of shape {np.shape(leaf)} where the run has {like.shape}")
             if not _is_key(like):
                 leaf = np.asarray(leaf, dtype=like.dtype)
-            if like.is_fully_addressable:
-                return jax.device_put(leaf, like.sharding)
-            return _put_global(leaf, like)
+            if not like.is_fully_addressable:
+                return _put_global(leaf, like)
+            if jax.process_count() > 1 and not getattr(like, "_committed", True):
+                # an uncommitted live leaf (e.g. created by jnp on the default device) stays uncommitted:
+                # committed to this process's device it would clash with the global mesh in NetKet's jits
+                return jax.numpy.asarray(leaf)
+            return jax.device_put(leaf, like.sharding)
         return leaf
 
     return jax.tree_util.tree_map(place, saved, live)
