@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--samples", type=int, default=480, help="samples per step (all g together)")
     parser.add_argument("--chains", type=int, default=48, help="Markov chains (a multiple of the 3 g values)")
-    parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.pkl here")
+    parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.npz here")
     args = parser.parse_args(argv)
 
     hamiltonian, vstate, driver = build(args.ansatz, args.samples, args.chains)

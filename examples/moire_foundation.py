@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, default=4096)
-    parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.pkl here")
+    parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.npz here")
     args = parser.parse_args(argv)
 
     values = (2.0, 8.0, 15.0, 25.0)

@@ -9,7 +9,7 @@ trained with the same number of steps and the same samples per V and per step.
     python examples/reproduction_study.py single --V 4 12 20  # train + evaluate single-V models
     python examples/reproduction_study.py compare             # table of the two (needs both)
     python examples/reproduction_study.py references          # model-independent reference energies
-    qernel scan runs/reproduction/foundation/checkpoint.pkl --param V=0:24:25 --density-at 0,12,24 \
+    qernel scan runs/reproduction/foundation/checkpoint.npz --param V=0:24:25 --density-at 0,12,24 \
         --output-dir docs/_static/reproduction
 
 Every stage resumes an interrupted run from its checkpoint and writes ``results.json`` next to it;

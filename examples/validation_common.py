@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -107,7 +108,7 @@ def train_and_evaluate(
         ``train_seconds`` sums the wall-clock time of all training segments in ``log.jsonl``.
     """
     out = Path(data["run"]["output_dir"])
-    checkpoint = out / "checkpoint.pkl"
+    checkpoint = out / "checkpoint.npz"
     run = train(data, resume=checkpoint.exists(), progress=progress)
     start = time.perf_counter()
     records = evaluate(checkpoint, values, n_samples=n_eval_samples, block=eval_block)
@@ -135,10 +136,35 @@ def training_seconds(log: str | Path) -> float:
     return total + last
 
 
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def portable(value: Any) -> Any:
+    """``value`` with every absolute path in its strings made machine-independent: paths inside the
+    repository relative to its root, other absolute paths reduced to ``<outside>/<last two parts>``
+    (committed results must not name directories of the machine that produced them)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def relative(match: re.Match) -> str:
+        path = Path(match.group(2))
+        try:
+            text = str(path.resolve().relative_to(_REPO)) or "."
+        except ValueError:
+            text = "<outside>/" + "/".join(path.parts[-2:])
+        return match.group(1) + text
+
+    return re.sub(r"(^|[\s=:'\"])(/[^\s'\",]+)", relative, value)
+
+
 def write_results(path: str | Path, results: dict[str, Any]) -> Path:
-    """Write ``results`` (plus the command line that produced them) as JSON."""
+    """Write ``results`` (plus the command line that produced them) as JSON, paths made portable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    results = {"command": " ".join([Path(sys.executable).name, *sys.argv]), **results}
+    results = portable({"command": " ".join([Path(sys.executable).name, *sys.argv]), **results})
     path.write_text(json.dumps(results, indent=2, default=float))
     return path

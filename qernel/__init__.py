@@ -18,32 +18,40 @@ from ._xla import pin_to_one_cpu
 
 pin_to_one_cpu()  # before JAX starts its threads: avoids an XLA CPU deadlock (see qernel/_xla.py)
 
-from . import ansatz, hamiltonian  # noqa: E402, observables, sampler, training, units
-from .ansatz import *  # noqa: F401,F403,E402
-from .ansatz import __all__ as _ansatz_all
-from .config import *  # noqa: F401,F403,E402
-from .config import __all__ as _config_all
-from .hamiltonian import *  # noqa: F401,F403,E402
-from .hamiltonian import __all__ as _hamiltonian_all
-from .observables import *  # noqa: F401,F403,E402
-from .observables import __all__ as _observables_all
-from .reference import bloch_slater_energy
-from .run import *  # noqa: F401,F403,E402
-from .run import __all__ as _run_all
-from .sampler import *  # noqa: F401,F403,E402
-from .sampler import __all__ as _sampler_all
-from .training import *  # noqa: F401,F403,E402
-from .training import __all__ as _training_all
-
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    set(_hamiltonian_all)
-    | set(_ansatz_all)
-    | set(_sampler_all)
-    | set(_training_all)
-    | set(_observables_all)
-    | set(_config_all)
-    | set(_run_all)
-    | {"bloch_slater_energy", "units"}
-)
+#: Subpackages whose ``__all__`` is re-exported here.
+_REEXPORTED = ("hamiltonian", "ansatz", "sampler", "training", "observables", "config", "run")
+
+
+def _load_all() -> list[str]:
+    """Import the subpackages and re-export their public names.
+
+    Done on first attribute access (PEP 562), not at ``import qernel``: the ``qernel`` command
+    imports this package, and ``qernel --help`` must not wait for JAX and NetKet to import.
+    """
+    import importlib
+
+    names = {"bloch_slater_energy", "units"}
+    for sub in _REEXPORTED:
+        module = importlib.import_module(f".{sub}", __name__)
+        globals().update({name: getattr(module, name) for name in module.__all__})
+        names |= set(module.__all__)
+    from . import units  # noqa: F401
+    from .reference import bloch_slater_energy
+
+    globals()["bloch_slater_energy"] = bloch_slater_energy
+    globals()["__all__"] = sorted(names)
+    return globals()["__all__"]
+
+
+def __getattr__(name: str):
+    if name == "__all__":
+        return _load_all()
+    if name.startswith("__"):
+        raise AttributeError(name)
+    _load_all()
+    try:
+        return globals()[name]
+    except KeyError:
+        raise AttributeError(f"module 'qernel' has no attribute {name!r}") from None

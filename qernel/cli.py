@@ -1,10 +1,12 @@
 """The ``qernel`` command line: ``train``, ``evaluate``, ``demo``.
 
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
-    qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--json OUT]
+                             [--distributed [--coordinator H:P --num-processes N --process-id I]]
+    qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--block-size 4096] [--json OUT]
     qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
     qernel reference CONFIG.toml --method {bloch,hf,ed} [--bands N] [--param V=0:30:7] [--json OUT]
+    qernel convert-checkpoint OLD.pkl NEW.npz
 """
 
 from __future__ import annotations
@@ -61,14 +63,33 @@ def _print_table(records, unit: str) -> None:
               f"{r['n_effective']:8.0f}  {r['acceptance']:10.2f}")
 
 
+def _start_distributed(args) -> None:
+    """``train --distributed``: join the multi-process run before anything imports NetKet (which
+    initialises JAX's backend)."""
+    from .distributed import initialize
+
+    try:
+        index, count = initialize(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as error:
+        raise SystemExit(f"qernel train: {error}") from error
+    print(f"process {index} of {count} (jax.distributed)", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
     from .config import load_config
     from .run import train
 
+    from .training.driver import TrainingInterrupted
+
     config = load_config(args.config)
-    run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
+    try:
+        run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
+    except TrainingInterrupted as stop:
+        saved = "; resume with --resume" if stop.saved else " (nothing saved)"
+        print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
+        return 130
     out = Path(args.output_dir or config.run.output_dir)
-    print(f"checkpoint: {out / 'checkpoint.pkl'}\nlog: {out / 'log.jsonl'}")
+    print(f"checkpoint: {out / 'checkpoint.npz'}\nlog: {out / 'log.jsonl'}")
     if run.driver.history:
         _print_table(run.driver.history[-1]["groups"], run.hamiltonian.energy_unit_name)
     return 0
@@ -77,8 +98,13 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .run import evaluate_checkpoint
 
-    records = evaluate_checkpoint(args.checkpoint, _parse_params(args.param), n_samples=args.n_samples)
-    _print_table(records, args.unit)
+    records = evaluate_checkpoint(args.checkpoint, _parse_params(args.param), n_samples=args.n_samples,
+                                  block_size=args.block_size)
+    unit = records[0]["unit"] if records else ""
+    if args.unit is not None and args.unit != unit:
+        print(f"qernel: warning: --unit is deprecated and ignored: energies are in {unit}, the unit of the "
+              "checkpoint's Hamiltonian", file=sys.stderr)
+    _print_table(records, unit)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=2))
     return 0
@@ -95,7 +121,7 @@ def _cmd_demo(args) -> int:
     if args.steps is not None:
         data["optimizer"]["n_steps"] = args.steps
     config = config_from_dict(data)
-    checkpoint = Path(args.output_dir) / "checkpoint.pkl"
+    checkpoint = Path(args.output_dir) / "checkpoint.npz"
     print("qernel demo: one QERNEL model for WSe2/WS2 (m*=0.35, a_M=8.031 nm, eps=10, phi=45 deg),")
     print(f"filling 1 on a 2x2 moiré supercell (N=4, spin polarised), trained on V = "
           f"{data['parameters']['values']['V']} meV at once.")
@@ -124,6 +150,14 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _energy_unit(checkpoint) -> str:
+    """The energy unit of a checkpoint's Hamiltonian (meV for moiré systems, Ha otherwise)."""
+    from .training.checkpoint import load_checkpoint
+
+    kind = (load_checkpoint(checkpoint).get("config") or {}).get("system", {}).get("kind", "moire")
+    return "meV" if kind == "moire" else "Ha"
+
+
 def _cmd_scan(args) -> int:
     from .scan import scan_checkpoint, write_scan
 
@@ -134,7 +168,7 @@ def _cmd_scan(args) -> int:
     density_at = [float(v) for v in args.density_at.split(",")] if args.density_at else []
     result = scan_checkpoint(args.checkpoint, name, values, n_samples=args.n_samples, density_at=density_at,
                              chunk_size=args.chunk_size or None)
-    paths = write_scan(result, args.output_dir, args.unit)
+    paths = write_scan(result, args.output_dir, args.unit or _energy_unit(args.checkpoint))
     print(f"{name:>8s} {'E':>11s} {'err':>7s} {'E_int':>11s} {'err':>7s} {'|rho(g)|':>9s} {'err':>7s}")
     for row in result.rows:
         print(f"{row[name]:8.3f} {row['E']:11.4f} {row['E_error']:7.4f} {row['E_int']:11.4f} "
@@ -157,31 +191,55 @@ def _cmd_reference(args) -> int:
     return 0
 
 
+def _cmd_convert_checkpoint(args) -> int:
+    from .training.checkpoint import convert_pickle_checkpoint
+
+    path = convert_pickle_checkpoint(args.old, args.new)
+    print(f"wrote {path} (converted from the pickle checkpoint {args.old})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="qernel", description="Foundation neural wavefunctions (JAX/Haiku/NetKet).")
+    parser.add_argument("--version", action="version", version=f"qernel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a model from a TOML configuration")
-    p.add_argument("config")
-    p.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint.pkl")
-    p.add_argument("--output-dir", default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("config", help="TOML configuration file (see examples/configs/)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from output_dir/checkpoint.npz (only n_steps and checkpoint_every may change)")
+    p.add_argument("--output-dir", default=None, help="output directory (default: run.output_dir of the config)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for batch jobs)")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process run (jax.distributed); settings from the flags below "
+                        "or from SLURM / Open MPI")
+    p.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of processes")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", help="energies of a trained model at chosen parameter values")
-    p.add_argument("checkpoint")
-    p.add_argument("--param", action="append", help="NAME=v1,v2,... or NAME=start:stop:count (repeatable)")
-    p.add_argument("--n-samples", type=int, default=None)
-    p.add_argument("--unit", default="user units")
+    p.add_argument("checkpoint", help="checkpoint.npz written by 'qernel train'")
+    p.add_argument("--param", action="append",
+                   help="NAME=v1,v2,... or NAME=start:stop:count (repeatable; default: the training grid)")
+    p.add_argument("--n-samples", type=int, default=None,
+                   help="samples over all values (default: 4x the run's n_samples); drawn in blocks")
+    p.add_argument("--block-size", type=int, default=4096,
+                   help="samples per block (with sampler.chunk_size, bounds memory independently of --n-samples)")
+    p.add_argument("--unit", default=None,
+                   help="deprecated and ignored: energies are in the Hamiltonian's unit (meV moiré, Ha trap/gas)")
     p.add_argument("--json", default=None, help="write the records to this JSON file")
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("scan", help="observables on a dense parameter grid; locate the transition")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="checkpoint.npz written by 'qernel train'")
     p.add_argument("--param", action="append", required=True, help="NAME=start:stop:count or NAME=v1,v2,...")
-    p.add_argument("--n-samples", type=int, default=None)
+    p.add_argument("--n-samples", type=int, default=None, help="samples over all values (default: 512 per value)")
     p.add_argument("--density-at", default="", help="comma-separated values at which to plot density maps")
     p.add_argument("--chunk-size", type=int, default=4096,
                    help="samples per local-energy evaluation (bounds memory; 0: all at once)")
-    p.add_argument("--output-dir", default="scan")
-    p.add_argument("--unit", default="meV")
+    p.add_argument("--output-dir", default="scan", help="directory for scan.csv, scan.json and the plots")
+    p.add_argument("--unit", default=None,
+                   help="energy unit label of the plots (default: the Hamiltonian's, meV moiré, Ha trap/gas)")
     p.set_defaults(func=_cmd_scan)
     p = sub.add_parser("reference", help="Bloch, Hartree-Fock or band-projected ED references of a moiré config")
     p.add_argument("config")
@@ -192,25 +250,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.set_defaults(func=_cmd_reference)
     p = sub.add_parser("demo", help="small moiré foundation run (the README's main job)")
-    p.add_argument("--output-dir", default="runs/demo")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--output-dir", default="runs/demo", help="directory for checkpoint and log")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: 150)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("convert-checkpoint", help="convert an old pickle checkpoint (qernel <= 0.1) to checkpoint.npz",
+                       description="Unpickling can run code: convert only checkpoints you trust.")
+    p.add_argument("old", help="the old checkpoint.pkl")
+    p.add_argument("new", help="the .npz checkpoint to write (e.g. the run's output_dir/checkpoint.npz)")
+    p.set_defaults(func=_cmd_convert_checkpoint)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qernel`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "distributed", False):
+        _start_distributed(args)
     from .config import ConfigError
     from .training.checkpoint import CheckpointError
     from .training.driver import NonFiniteError
+    from .training.lock import LockError
 
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, NonFiniteError) as error:
+    except (ConfigError, CheckpointError, NonFiniteError, LockError, MemoryError) as error:
         print(f"qernel: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("qernel: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,11 @@ def _require(condition: bool, key: str, message: str) -> None:
 class SystemConfig:
     """The Hamiltonian. ``kind``: ``"moire"``, ``"trap"`` or ``"electron_gas"``.
 
+    A key that ``[parameters]`` also carries (e.g. ``V`` beside ``values = { V = [...] }``) is only
+    the reference value of that parameter (moiré V, phi: not used by the model; trap omega: the
+    envelope length scale ``1/sqrt(omega)``); in a TOML file it must lie within the carried range.
+    Moiré V must be >= 0 (a negative depth is ``|V|`` with ``phi + 180`` deg).
+
     Moiré keys: V (meV), phi (deg), m_star (m_e), a_M (nm), eps, supercell (int or 2x2 list),
     filling, n_electrons, n_up, polarized, conditioned_on, interaction. Trap keys: n_electrons,
     omega (Ha), interaction, n_up, polarized, conditioned_on. Electron-gas keys: n_electrons,
@@ -310,4 +315,21 @@ def load_config(path: str | Path) -> RunConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    return config_from_dict(data)
+    config = config_from_dict(data)
+    _check_fixed_values_of_carried_parameters(data.get("system", {}), config)
+    return config
+
+
+def _check_fixed_values_of_carried_parameters(system: dict, config: RunConfig) -> None:
+    """A ``[system]`` value written for a carried parameter is its reference value: refuse one outside
+    the carried range (a sign that the file meant a fixed value the chains would silently override)."""
+    p = config.parameters
+    spans = ({n: (min(v), max(v)) for n, v in p.values.items()} if p.type == "grid"
+             else {n: (p.low[n], p.high[n]) for n in p.low} if p.type == "uniform" else {})
+    for name, (low, high) in spans.items():
+        if name in system and not low <= system[name] <= high:
+            raise ConfigError(
+                f"system.{name}: {system[name]} lies outside the values the chains carry ({low} .. {high}, "
+                f"[parameters]); for a carried parameter [system] {name} is only the reference value, not a "
+                "fixed one: drop it or give one inside that range"
+            )

@@ -7,7 +7,9 @@ pieces themselves as in ``examples/``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,18 @@ import numpy as np
 import optax
 
 from .config import ConfigError, RunConfig, config_from_dict
+from .distributed import is_main_process
 from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
-from .training.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from .training.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    previous_path,
+    restore_like,
+)
+from .training.lock import RunLock
 from .training.driver import FoundationVMC
 
 __all__ = [
@@ -30,6 +41,8 @@ __all__ = [
     "build_model",
     "build_run",
     "train",
+    "config_changes",
+    "RESUME_MAY_CHANGE",
     "evaluate_checkpoint",
     "state_at_values",
 ]
@@ -189,31 +202,93 @@ def build_run(config: RunConfig | dict) -> Run:
     return Run(config, hamiltonian, space, model, vstate, driver)
 
 
+#: Configuration keys that may change on ``--resume``: they do not change the trajectory up to the
+#: checkpoint (``run.output_dir``: the directory may have been moved or given with --output-dir).
+RESUME_MAY_CHANGE = ("optimizer.n_steps", "run.checkpoint_every", "run.output_dir")
+
+
+def _flat_config(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(stored: dict, config: RunConfig) -> list[str]:
+    """``"key: old -> new"`` for every setting of ``config`` that differs from the ``stored`` one
+    (a checkpoint's configuration) and is not in :data:`RESUME_MAY_CHANGE`."""
+    try:
+        old = _flat_config(config_from_dict(stored).to_dict())
+    except ConfigError as error:
+        return [f"the checkpoint's configuration is not valid any more ({error})"]
+    new = _flat_config(config.to_dict())
+    return [f"{key}: {old.get(key, '(unset)')!r} -> {new.get(key, '(unset)')!r}"
+            for key in sorted(set(old) | set(new))
+            if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key)]
+
+
+def _check_output_dir(out: Path, resume: bool, create: bool = True) -> Path:
+    """Checks of the output directory done before anything is built; returns the checkpoint path.
+    ``create``: make the directory (the process that writes files)."""
+    checkpoint = out / CHECKPOINT_NAME
+    if resume:
+        if not (checkpoint.is_file() or previous_path(checkpoint).is_file()):
+            raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
+        return checkpoint
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"run.output_dir: cannot create {out}: {error.strerror or error}") from error
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ConfigError(f"run.output_dir: {out} is not writable")
+    if checkpoint.exists() or previous_path(checkpoint).exists():
+        raise ConfigError(f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir")
+    return checkpoint
+
+
 def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None) -> Run:
-    """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.pkl``.
+    """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.npz``.
+
+    Before anything is built or compiled: the output directory is checked (creatable, writable;
+    a checkpoint present exactly when resuming), a resume's configuration is compared with the
+    checkpoint's (only :data:`RESUME_MAY_CHANGE` may differ), and the directory's lock
+    (:class:`~qernel.training.lock.RunLock`) is taken for the whole run.
 
     Raises:
         CheckpointError: ``resume`` without a checkpoint in the output directory.
+        ConfigError: bad output directory, or a changed configuration on resume (the diff is named).
+        LockError: another live process is training into the same directory.
+        TrainingInterrupted: SIGINT/SIGTERM; the current step was finished and checkpointed.
     """
     config = config if isinstance(config, RunConfig) else config_from_dict(config)
     out = Path(output_dir or config.run.output_dir)
-    checkpoint = out / "checkpoint.pkl"
-    if resume and not checkpoint.is_file():  # before building (and compiling) anything
-        raise CheckpointError(f"cannot resume: checkpoint not found: {checkpoint}")
-    run = build_run(config)
+    main = is_main_process()  # multi-process runs: process 0 owns the directory and writes the files
+    checkpoint = _check_output_dir(out, resume, create=main)
+    data = None
     if resume:
-        run.driver.restore(checkpoint)
-    else:
-        if checkpoint.exists():
+        data = load_checkpoint(checkpoint)
+        changes = config_changes(data.get("config") or {}, config)
+        if changes:
             raise ConfigError(
-                f"{checkpoint} exists: pass --resume to continue that run, or choose another run.output_dir"
+                f"--resume: the configuration differs from the checkpoint's ({'; '.join(changes)}); only "
+                f"{', '.join(RESUME_MAY_CHANGE)} may change when resuming: start a new run in another "
+                "run.output_dir instead"
             )
-        # thermalise all chains, adapting their step sizes per group on the way
-        run.driver.thermalise(run.config.sampler.n_thermalise)
-    run.driver.run(
-        run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
-        progress=progress, extra={"config": run.config.to_dict()},
-    )
+    with RunLock(out) if main else contextlib.nullcontext():
+        run = build_run(config)
+        if data is not None:
+            run.driver.load_state_dict(data)
+        else:
+            # thermalise all chains, adapting their step sizes per group on the way
+            run.driver.thermalise(run.config.sampler.n_thermalise)
+        run.driver.run(
+            run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
+            progress=progress, extra={"config": run.config.to_dict()},
+        )
     return run
 
 
@@ -224,7 +299,7 @@ def state_at_values(
     """A thermalised ``MCState`` of a trained model whose chains carry the given parameter values.
 
     Args:
-        checkpoint: a ``checkpoint.pkl`` written by training.
+        checkpoint: a ``checkpoint.npz`` written by training.
         values: parameter name -> list of values (a grid over all names), also values never
             trained on; default: the training grid.
         n_samples: samples per ``sample()`` over all values (default: 4x the run's ``n_samples``).
@@ -266,9 +341,9 @@ def state_at_values(
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
                             sampler_seed=seed, chunk_size=config.sampler.chunk_size)
     check_compatible(data["params"], vstate.parameters)
-    vstate.parameters = jax.tree_util.tree_map(np.asarray, data["params"])
+    vstate.parameters = restore_like(data["params"], vstate.parameters)
     if data.get("model_state"):
-        vstate.model_state = data["model_state"]
+        vstate.model_state = restore_like(data["model_state"], vstate.model_state)
     evaluator = FoundationVMC(reference.hamiltonian, vstate, optax.sgd(0.0), preconditioner=None)
     evaluator.thermalise(n_thermalise)
     return reference, vstate, evaluator
@@ -276,12 +351,32 @@ def state_at_values(
 
 def evaluate_checkpoint(
     checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
-    n_thermalise: int = 100, seed: int = 1234,
+    n_thermalise: int = 100, seed: int = 1234, block_size: int = 4096,
 ) -> list[dict[str, Any]]:
     """Energies of a trained model at given parameter values (also ones never trained on).
 
-    Arguments as :func:`state_at_values`. Returns one record per parameter value: parameters,
-    energy, error, variance, tau_corr, acceptance (energies in user units).
+    Arguments as :func:`state_at_values`; ``n_samples`` (default 4x the run's) are drawn in blocks
+    of about ``block_size`` samples (:mod:`qernel.streaming`), so peak memory does not grow with
+    ``n_samples``. Returns one record per parameter value: parameters, energy, error, variance,
+    tau_corr, acceptance (energies in the Hamiltonian's unit, named in ``unit``: meV for moiré
+    systems, Ha for traps and the electron gas), n_samples.
+
+    Raises:
+        MemoryError: before any compute, if the kept per-sample series cannot fit.
     """
-    _, _, evaluator = state_at_values(checkpoint, values, n_samples=n_samples, n_thermalise=n_thermalise, seed=seed)
-    return [g.as_dict() for g in evaluator.measure()]
+    from .streaming import check_fits_in_memory, n_blocks_for, stream_local_energies
+
+    if block_size < 1:
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
+    if n_samples is not None:
+        check_fits_in_memory(n_samples, block_size)
+    block = min(block_size, n_samples) if n_samples else block_size
+    run, vstate, evaluator = state_at_values(checkpoint, values, n_samples=block, n_thermalise=n_thermalise, seed=seed)
+    total = n_samples or 4 * run.config.sampler.n_samples
+    check_fits_in_memory(total, block_size)
+    n_blocks = n_blocks_for(total, vstate.n_samples)
+    local_energies, acceptance = stream_local_energies(vstate, evaluator.operator, n_blocks)
+    stats = evaluator.group_statistics(local_energies, acceptance)
+    per_value = local_energies.size // len(stats)
+    unit = run.hamiltonian.energy_unit_name
+    return [{**g.as_dict(), "unit": unit, "n_samples": per_value} for g in stats]

@@ -104,7 +104,7 @@ def main(output_dir: str) -> dict:
     }
 
     # 3. checkpoint round trip: the retaken step equals the original and compiles nothing
-    checkpoint = Path(output_dir) / "checkpoint.pkl"
+    checkpoint = Path(output_dir) / "checkpoint.npz"
     driver.save(checkpoint)
     first = driver.step()["energy"]
     with count_compilations() as compiled:

@@ -1,10 +1,19 @@
-"""Checkpoint compatibility checks and fast failure of a resume without a checkpoint."""
+"""Checkpoints: the safe .npz format, fallback to the previous one, pickle conversion, compatibility checks."""
+
+import json
+import pickle
 
 import numpy as np
 import pytest
 
 import qernel.run as qrun
-from qernel.training.checkpoint import CheckpointError, check_compatible
+from qernel.training.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    convert_pickle_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 MODEL = {"block_0/linear": {"w": np.zeros((4, 8)), "b": np.zeros(8)}, "det": {"w": np.zeros((8, 3))}}
 
@@ -49,7 +58,104 @@ def test_driver_restore_of_a_different_model_raises_checkpoint_error(tmp_path):
                 "run": {"output_dir": str(tmp_path / f"w{width}")}}
 
     wide = build_run(config(4))
-    path = wide.driver.save(tmp_path / "wide.pkl")
+    path = wide.driver.save(tmp_path / "wide.npz")
     narrow = build_run(config(2))
     with pytest.raises(CheckpointError, match="do not match the model"):
         narrow.driver.restore(path)
+
+
+# -- the safe format: no pickle, previous checkpoint kept, clear one-line errors --------------------
+def _tiny_driver():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_driver import _driver
+
+    return _driver()
+
+
+def test_checkpoint_is_an_npz_without_pickled_objects(tmp_path):
+    driver = _tiny_driver()
+    driver.run(1, output_dir=tmp_path, progress=False)
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as archive:  # would raise on any object array
+        names = set(archive.files)
+        meta = json.loads(archive["__metadata__"].tobytes())
+    assert "sampler_state.σ" in names and "sampler_state.rng" in names
+    assert meta["step"] == 1 and meta["prng_keys"] == {"sampler_state.rng": "threefry2x32"}
+    assert meta["qernel_version"]
+
+
+def test_pickle_file_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    old = tmp_path / "checkpoint.pkl"
+    old.write_bytes(pickle.dumps({"format_version": 1, "x": Payload()}))
+    with pytest.raises(CheckpointError, match=r"old pickle checkpoint; it is not loaded .* qernel convert-checkpoint"):
+        load_checkpoint(old)
+    with pytest.raises(CheckpointError, match=r"refusing to load builtins?\.open|refusing to load io\.open"):
+        convert_pickle_checkpoint(old, tmp_path / "new.npz")
+    assert not marker.exists()
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, {"step": 1, "params": {"w": np.ones(3)}})
+    save_checkpoint(path, {"step": 2, "params": {"w": np.zeros(3)}})
+    assert load_checkpoint(path)["step"] == 2 and (tmp_path / "checkpoint.prev.npz").is_file()
+    path.write_bytes(path.read_bytes()[:100])  # truncated, e.g. a full disk
+    with pytest.raises(CheckpointError, match=r"checkpoint.npz: truncated or corrupt checkpoint") as info:
+        load_checkpoint(path, fallback=False)
+    assert "\n" not in str(info.value)
+    data = load_checkpoint(path)
+    assert data["step"] == 1 and list(data["params"]["w"]) == [1.0, 1.0, 1.0]
+    assert "using the previous checkpoint" in capsys.readouterr().err
+
+
+def test_foreign_npz_is_named(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.ones(2))
+    with pytest.raises(CheckpointError, match=r"other.npz: not a qernel checkpoint \(no __metadata__"):
+        load_checkpoint(tmp_path / "other.npz")
+
+
+def test_old_pickle_checkpoint_converts_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """A format-1 pickle (as qernel 0.1 wrote it) converted with ``qernel convert-checkpoint``
+    restores to the very state it was written from: the next step is bit-identical."""
+    import jax
+
+    from qernel.cli import main
+    from qernel.training import checkpoint as ckpt
+
+    driver = _tiny_driver()
+    driver.run(2, progress=False)
+
+    class _KeyData:  # the format-1 host copy of a typed PRNG key
+        def __init__(self, key):
+            self.data = np.asarray(jax.random.key_data(key))
+            self.impl = str(jax.random.key_impl(key))
+
+    def to_host(leaf):
+        if isinstance(leaf, jax.Array):
+            return _KeyData(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else np.asarray(leaf)
+        return leaf
+
+    payload = {"format_version": 1, **jax.tree_util.tree_map(to_host, driver.state_dict()), "config": {"a": 1}}
+    _KeyData.__module__, _KeyData.__qualname__ = "qernel.training.checkpoint", "_KeyData"
+    monkeypatch.setattr(ckpt, "_KeyData", _KeyData, raising=False)
+    old = tmp_path / "checkpoint.pkl"
+    old.write_bytes(pickle.dumps(payload))
+    monkeypatch.undo()
+
+    new = tmp_path / "checkpoint.npz"
+    assert main(["convert-checkpoint", str(old), str(new)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    expected = driver.step()["energy"]
+    resumed = _tiny_driver()
+    data = resumed.restore(new)
+    assert data["config"] == {"a": 1} and resumed.step_count == 2
+    assert resumed.step()["energy"] == expected

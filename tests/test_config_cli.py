@@ -198,7 +198,7 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
     rejects unknown parameters; ``--resume`` continues the same run to 3 steps."""
     path = _write_config(tmp_path, "tiny.toml")
     assert main(["train", str(path), "--no-progress"]) == 0
-    checkpoint = tmp_path / "run" / "checkpoint.pkl"
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
     assert checkpoint.is_file()
     log = _log(tmp_path)
     assert [r["step"] for r in log] == [0, 1]
@@ -212,10 +212,15 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
 
     # evaluate at omega values that are not in the training grid [0.5, 1.0]
     out = tmp_path / "energies.json"
-    assert main(["evaluate", str(checkpoint), "--param", "omega=0.6,0.8", "--n-samples", "64", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    assert main(["evaluate", str(checkpoint), "--param", "omega=0.6,0.8", "--n-samples", "64", "--json", str(out),
+                 "--unit", "meV"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "omega=0.6" in printed and "omega=0.8" in printed
+    assert "E [Ha]" in printed  # the trap's unit, from the Hamiltonian
+    assert "--unit is deprecated and ignored: energies are in Ha" in captured.err
     records = json.loads(out.read_text())
+    assert {r["unit"] for r in records} == {"Ha"}
     assert [r["parameters"]["omega"] for r in records] == [0.6, 0.8]
     # a loose physical sanity bound: above the non-interacting ground state 2 * omega (Ha)
     assert all(math.isfinite(r["energy"]) and r["energy"] > 2 * r["parameters"]["omega"] for r in records)
@@ -235,7 +240,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     path = _write_config(tmp_path, "fresh.toml")
     assert main(["train", str(path), "--resume", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "checkpoint not found" in err and str(tmp_path / "run" / "checkpoint.pkl") in err
+    assert "checkpoint not found" in err and str(tmp_path / "run" / "checkpoint.npz") in err
 
 
 def test_invalid_config_via_cli_exits_2_naming_the_key(tmp_path, capsys):
@@ -265,7 +270,7 @@ def test_custom_hamiltonian_example_runs(tmp_path):
     stats = module["main"](["--steps", "2", "--samples", "96", "--chains", "12", "--output-dir", str(tmp_path)])
     assert [s["parameters"]["g"] for s in stats] == [0.0, 0.1, 0.5]
     assert all(math.isfinite(s["energy"]) for s in stats)
-    assert (tmp_path / "checkpoint.pkl").is_file()
+    assert (tmp_path / "checkpoint.npz").is_file()
 
 
 @pytest.mark.slow  # ~4 min on a loaded 2-core machine; the CLI tests above cover the same machinery
@@ -288,3 +293,50 @@ def test_validation_scripts_parse_their_configs():
     assert config_from_dict(data).system.n_electrons == 6
     moire = _script("validate_moire.py")
     assert config_from_dict(moire["_demo"](3, "x")).optimizer.n_steps == 3
+
+
+# -- bad physical input ----------------------------------------------------------------------------
+def test_negative_moire_depth_is_rejected_naming_phi_plus_180():
+    from qernel.hamiltonian import MoireHamiltonian
+
+    with pytest.raises(ValueError, match=r"V must be >= 0 meV, got -5.0: .* V = 5 with phi = 225 deg"):
+        MoireHamiltonian(V=-5.0, phi=45.0, m_star=0.35, a_M=8.031, eps=5.0)
+    data = tomllib.loads((EXAMPLES / "configs" / "moire_foundation.toml").read_text())
+    data["parameters"]["values"]["V"] = [-5.0, 5.0]
+    config = config_from_dict(data)
+    with pytest.raises(ConfigError, match=r"parameters: parameter V must be >= 0 meV.*phi \+ 180 deg"):
+        build_parameter_space(config, build_hamiltonian(config))
+
+
+def test_fixed_value_of_a_carried_parameter_outside_its_range_is_rejected(tmp_path):
+    text = (EXAMPLES / "configs" / "moire_foundation.toml").read_text()
+    assert "\nV = 15.0" in text  # inside the carried grid 2..25: the reference value, accepted
+    load_config(EXAMPLES / "configs" / "moire_foundation.toml")
+    path = tmp_path / "fixed.toml"
+    path.write_text(text.replace("\nV = 15.0", "\nV = 40.0"))
+    with pytest.raises(ConfigError, match=r"system.V: 40.0 lies outside the values the chains carry \(2.0 .. 25.0"):
+        load_config(path)
+
+
+# -- CLI polish ------------------------------------------------------------------------------------
+def test_help_and_version_do_not_import_jax():
+    """``qernel --help`` is fast: neither JAX nor NetKet is imported before a command needs them."""
+    import subprocess
+
+    code = ("import sys\nfrom qernel.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['train', '--help'], ['evaluate', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY', sorted(m for m in ('jax', 'netket', 'haiku', 'optax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "HEAVY []" in out and "qernel 0.1.0" in out
+
+
+def test_every_cli_option_has_help_text():
+    from qernel.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"qernel {name} {action.option_strings or action.dest} has no help text"

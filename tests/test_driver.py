@@ -1,7 +1,7 @@
 """FoundationVMC: exact resume, atomic checkpoints, NaN detection, per-group statistics."""
 
 import json
-import pickle
+import os
 
 import haiku as hk
 import jax
@@ -47,7 +47,7 @@ def test_killed_and_resumed_run_follows_the_uninterrupted_trajectory(tmp_path):
     first.run(3, output_dir=tmp_path, checkpoint_every=1, progress=False)
     del first  # the process "dies" here
     resumed = _driver()
-    resumed.restore(tmp_path / "checkpoint.pkl")
+    resumed.restore(tmp_path / "checkpoint.npz")
     assert resumed.step_count == 3
     resumed.run(6, output_dir=tmp_path, progress=False)
 
@@ -86,36 +86,36 @@ def test_group_statistics_of_an_eigenstate_have_zero_error():
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     driver = _driver()
     driver.run(2, output_dir=tmp_path, checkpoint_every=1, progress=False)
-    good = load_checkpoint(tmp_path / "checkpoint.pkl")
+    good = load_checkpoint(tmp_path / "checkpoint.npz")
     driver.vstate.parameters = jax.tree_util.tree_map(lambda a: a * jnp.nan, driver.vstate.parameters)
     with pytest.raises(NonFiniteError, match="step 2"):
         driver.run(4, output_dir=tmp_path, checkpoint_every=1, progress=False)
-    kept = load_checkpoint(tmp_path / "checkpoint.pkl")
+    kept = load_checkpoint(tmp_path / "checkpoint.npz")
     assert kept["step"] == good["step"] == 2
     assert np.all(np.isfinite(_flat(kept["params"])))
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "checkpoint.pkl"
+    path = tmp_path / "checkpoint.npz"
     save_checkpoint(path, {"step": 1, "params": {"w": np.ones(3)}})
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed during write")
 
-    monkeypatch.setattr(pickle, "dump", killed)
+    monkeypatch.setattr(os, "fsync", killed)  # dies after the bytes are written, before the rename
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"step": 2, "params": {"w": np.zeros(3)}})
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
 
 
 def test_missing_or_foreign_checkpoint_is_reported(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
-        load_checkpoint(tmp_path / "nope.pkl")
-    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(CheckpointError, match="unreadable"):
-        load_checkpoint(tmp_path / "junk.pkl")
+        load_checkpoint(tmp_path / "nope.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"junk.npz: not a qernel checkpoint"):
+        load_checkpoint(tmp_path / "junk.npz")
 
 
 def test_torn_log_line_is_dropped_on_resume(tmp_path):
@@ -124,7 +124,7 @@ def test_torn_log_line_is_dropped_on_resume(tmp_path):
     with open(tmp_path / "log.jsonl", "a") as handle:
         handle.write('{"step": 2, "ener')  # killed mid-line
     resumed = _driver()
-    resumed.restore(tmp_path / "checkpoint.pkl")
+    resumed.restore(tmp_path / "checkpoint.npz")
     resumed.run(3, output_dir=tmp_path, progress=False)
     assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1, 2]
     json.dumps(read_log(tmp_path / "log.jsonl"))

@@ -52,8 +52,8 @@ def test_steps_measure_and_checkpoints_compile_nothing_after_warm_up(tmp_path):
     with count_compilations() as compiled:
         records = [driver.step() for _ in range(3)]
         driver.measure()
-        driver.save(tmp_path / "checkpoint.pkl")
-        driver.restore(tmp_path / "checkpoint.pkl")
+        driver.save(tmp_path / "checkpoint.npz")
+        driver.restore(tmp_path / "checkpoint.npz")
         records.append(driver.step())
     assert compiled == []
     assert all(np.isfinite(r["energy"]) for r in records)

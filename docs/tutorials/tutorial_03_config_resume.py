@@ -6,9 +6,9 @@ The ``qernel`` command line runs everything from a TOML configuration:
 
 .. code-block:: bash
 
-    qernel train run.toml            # train, writing checkpoint.pkl and log.jsonl
+    qernel train run.toml            # train, writing checkpoint.npz and log.jsonl
     qernel train run.toml --resume   # continue from the checkpoint
-    qernel evaluate runs/tiny/checkpoint.pkl --param V=5,10,15,20,25
+    qernel evaluate runs/tiny/checkpoint.npz --param V=5,10,15,20,25
 
 This tutorial does the same through the Python functions the CLI calls
 (:func:`qernel.config.load_config`, :func:`qernel.run.train`,
@@ -133,7 +133,7 @@ except ConfigError as error:
 # :func:`~qernel.run.evaluate_checkpoint` (the ``qernel evaluate`` command) rebuilds the model
 # from the configuration stored in the checkpoint and samples fresh chains at any values of the
 # carried parameters, trained on or not.
-records = evaluate_checkpoint(output / "checkpoint.pkl", {"V": [5.0, 15.0, 25.0]},
+records = evaluate_checkpoint(output / "checkpoint.npz", {"V": [5.0, 15.0, 25.0]},
                               n_samples=512, n_thermalise=30)
 print(f"{'V [meV]':>8} {'E [meV]':>10} {'error':>7} {'acceptance':>10}")
 for r in records:

@@ -29,7 +29,9 @@ __all__ = ["MoireHamiltonian", "WSE2_WS2"]
 WSE2_WS2 = dict(V=15.0, phi=45.0, m_star=0.35, a_M=8.031, eps=5.0)
 
 _PARAMETER_RANGES = {
-    "V": (-1.0e4, 1.0e4),  # meV; negative V equals phi -> phi + 180 deg
+    # meV; V < 0 is rejected: -V cos(x + phi) = V cos(x + phi + 180 deg), so a negative depth is the
+    # positive one with phi + 180 deg, and one sign convention keeps V-families unambiguous
+    "V": (0.0, 1.0e4),
     "phi": (-360.0, 360.0),  # degrees
 }
 
@@ -41,11 +43,17 @@ def _positive(name: str, value: float, unit: str) -> float:
     return value
 
 
+def _negative_V_message(V, phi) -> str:
+    return (f"V must be >= 0 meV, got {V}: a negative depth is the same potential as V = {abs(float(V)):g} "
+            f"with phi = {float(phi) + 180.0:g} deg (phi + 180); write that instead")
+
+
 class MoireHamiltonian(ContinuumHamiltonian):
     """Electrons in a moiré superlattice potential with Coulomb interactions.
 
     Args:
-        V: moiré potential depth in meV.
+        V: moiré potential depth in meV, >= 0 (a negative depth is the same potential as -V with
+            ``phi + 180``: write that instead; negative values are rejected).
         phi: moiré potential phase in degrees.
         m_star: effective mass in units of m_e (> 0).
         a_M: moiré lattice constant in nm (> 0).
@@ -97,6 +105,8 @@ class MoireHamiltonian(ContinuumHamiltonian):
                 raise ValueError(f"{name} must be finite, got {value}")
         if float(interaction) < 0:
             raise ValueError(f"interaction must be >= 0, got {interaction}")
+        if float(V) < 0:
+            raise ValueError(_negative_V_message(V, phi))
 
         if not isinstance(supercell, Supercell):
             supercell = triangular_lattice(1.0).supercell(supercell)
@@ -155,6 +165,15 @@ class MoireHamiltonian(ContinuumHamiltonian):
         return self.parameters["a_M"]
 
     # -- energies --------------------------------------------------------------------------------
+    def check_parameter_values(self, values) -> np.ndarray:
+        """As the base class; a negative carried V gets its own message (see ``V`` above)."""
+        if "V" in self.conditioned_on:
+            column = np.asarray(values, dtype=float)[..., self.conditioned_on.index("V")]
+            if np.any(column < 0):
+                raise ValueError(f"parameter V must be >= 0 meV, got {column}: a negative depth is the same "
+                                 "potential as |V| with phi + 180 deg; write that instead")
+        return super().check_parameter_values(values)
+
     def one_body_energy(self, positions, carried):
         """Moiré potential summed over electrons, internal units. positions (N, 2) in a_M."""
         values = self.parameter_dict(carried)

@@ -17,8 +17,11 @@ unchanged with the chains sharded over several devices by NetKet; ``chunk_size``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ import netket as nk
 import numpy as np
 import optax
 
+from ..distributed import is_main_process, to_host
 from ..observables.estimates import estimate
 from ..sampler import (
     adapt_step_sizes,
@@ -41,14 +45,56 @@ from ..sampler import (
     redraw_parameters,
     thermalise,
 )
-from .checkpoint import check_compatible, load_checkpoint, save_checkpoint, to_device
+from .checkpoint import CHECKPOINT_NAME, check_compatible, load_checkpoint, restore_like, save_checkpoint
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
 
-__all__ = ["FoundationVMC", "NonFiniteError", "GroupStats", "read_log"]
+__all__ = ["FoundationVMC", "NonFiniteError", "TrainingInterrupted", "GroupStats", "read_log"]
 
 
 class NonFiniteError(FloatingPointError):
     """Raised when an energy or a parameter becomes NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM during :meth:`FoundationVMC.run`: the current step was finished and, with an
+    output directory, checkpointed. ``step`` is the number of completed steps."""
+
+    def __init__(self, step: int, signal_name: str, saved: bool) -> None:
+        super().__init__(f"{signal_name}: interrupted at step {step}")
+        self.step, self.signal_name, self.saved = step, signal_name, saved
+
+
+def _signalled_anywhere(received: list[str]) -> bool:
+    """Whether this or (multi-process runs) any process received a signal: all processes must
+    stop after the same step, since saving is collective."""
+    if jax.process_count() == 1:
+        return bool(received)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array(bool(received)))))
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """Within the block, SIGINT/SIGTERM only set a flag (read through the yielded list) so the loop
+    can finish the current step and checkpoint it; a second signal interrupts at once. Only the
+    main thread can install handlers: elsewhere signals keep their default behaviour."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:  # second signal: stop now
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @dataclass
@@ -161,8 +207,9 @@ class FoundationVMC:
 
     def group_statistics(self, local_energies, acceptance) -> list[GroupStats]:
         """Per-group statistics from local energies (n_chains, chain_length), user units."""
-        ids = np.asarray(chain_group_ids(self.vstate))
-        values = np.asarray(group_values(self.vstate))
+        ids = to_host(chain_group_ids(self.vstate))
+        values = to_host(group_values(self.vstate))
+        local_energies = to_host(local_energies)  # all chains on every process (a collective when sharded)
         unit = self.hamiltonian.energy_unit
         names = self.parameter_space.names
         stats = []
@@ -201,7 +248,7 @@ class FoundationVMC:
     def _sample_and_measure(self):
         vstate = self.vstate
         samples = vstate.sample()
-        acceptance = np.asarray(per_group_acceptance(vstate))
+        acceptance = to_host(per_group_acceptance(vstate))
         local_energies = jnp.asarray(vstate.local_estimators(self.operator).data)  # (n_chains, chain_length)
         stats = self.group_statistics(local_energies, acceptance)
         bad = [s for s in stats if not (math.isfinite(s.energy) and math.isfinite(s.variance))]
@@ -290,11 +337,11 @@ class FoundationVMC:
         """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
         vstate = self.vstate
         check_compatible(data["params"], vstate.parameters)  # a clear CheckpointError, not NetKet's mismatch
-        vstate.parameters = _restored_like(data["params"], vstate.parameters)
+        vstate.parameters = restore_like(data["params"], vstate.parameters)
         if data.get("model_state"):
-            vstate.model_state = _restored_like(data["model_state"], vstate.model_state)
-        self.optimizer_state = _restored_like(data["optimizer_state"], self.optimizer_state)
-        vstate.sampler_state = _restored_like(data["sampler_state"], vstate.sampler_state)
+            vstate.model_state = restore_like(data["model_state"], vstate.model_state)
+        self.optimizer_state = restore_like(data["optimizer_state"], self.optimizer_state)
+        vstate.sampler_state = restore_like(data["sampler_state"], vstate.sampler_state)
         vstate.reset()
         self.step_count = int(data["step"])
 
@@ -319,17 +366,20 @@ class FoundationVMC:
         loggers: Sequence[Callable] = (),
         callback: Callable[[int, dict, "FoundationVMC"], bool] | None = None,
         extra: dict[str, Any] | None = None,
+        handle_signals: bool = True,
     ) -> list[dict[str, Any]]:
         """Run until ``step_count == n_steps`` (so a resumed run continues to the same end).
 
         Args:
             n_steps: total number of steps of the run (not additional steps).
-            output_dir: directory for ``log.jsonl`` and ``checkpoint.pkl`` (None: neither).
+            output_dir: directory for ``log.jsonl`` and ``checkpoint.npz`` (None: neither).
             checkpoint_every: steps between checkpoints (a final one is always written).
             progress: show a progress bar with step, energy +- error, acceptance, time.
             loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
             callback: ``callback(step, record, driver) -> bool``; returning False stops.
             extra: stored in every checkpoint (e.g. the run configuration).
+            handle_signals: on SIGINT/SIGTERM finish the current step, checkpoint it and raise
+                :class:`TrainingInterrupted` (a ``KeyboardInterrupt``); a second signal stops at once.
 
         Returns:
             The log records of the steps run by this call.
@@ -339,14 +389,25 @@ class FoundationVMC:
         if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
         log_file = checkpoint = None
+        main = is_main_process()  # in a multi-process run only process 0 writes files
         if output_dir is not None:
             output_dir = Path(output_dir)
-            output_dir.mkdir(parents=True, exist_ok=True)
-            checkpoint = output_dir / "checkpoint.pkl"
-            log_file = _open_log(output_dir / "log.jsonl", self.step_count)
-        bar = _progress_bar(n_steps, self.step_count, progress, self.hamiltonian.energy_unit_name)
+            checkpoint = output_dir / CHECKPOINT_NAME  # saved collectively, written by process 0
+            if main:
+                output_dir.mkdir(parents=True, exist_ok=True)
+                log_file = _open_log(output_dir / "log.jsonl", self.step_count)
+        bar = _progress_bar(n_steps, self.step_count, progress and main, self.hamiltonian.energy_unit_name)
         records = []
         start = time.perf_counter()
+        with _deferred_signals() if handle_signals else contextlib.nullcontext([]) as received:
+            self._run_loop(n_steps, records, start, log_file, loggers, bar, callback, checkpoint,
+                           checkpoint_every, extra, received)
+        if checkpoint is not None:
+            self.save(checkpoint, extra)
+        return records
+
+    def _run_loop(self, n_steps, records, start, log_file, loggers, bar, callback, checkpoint, checkpoint_every,
+                  extra, received) -> None:
         try:
             while self.step_count < n_steps:
                 record = self.step()
@@ -361,8 +422,13 @@ class FoundationVMC:
                     bar.update(1)
                     bar.set_postfix_str(_summary(record))
                 stop = callback is not None and callback(record["step"], record, self) is False
-                if checkpoint is not None and (self.step_count % checkpoint_every == 0 or stop):
+                interrupted = _signalled_anywhere(received)
+                due = self.step_count % checkpoint_every == 0 or stop
+                if checkpoint is not None and (due or interrupted):
                     self.save(checkpoint, extra)
+                if interrupted:
+                    raise TrainingInterrupted(self.step_count, received[0] if received else "signal",
+                                              checkpoint is not None)
                 if stop:
                     break
         finally:
@@ -370,36 +436,6 @@ class FoundationVMC:
                 bar.close()
             if log_file is not None:
                 log_file.close()
-        if checkpoint is not None:
-            self.save(checkpoint, extra)
-        return records
-
-
-def _placed_like(tree, template):
-    """``tree`` with every array leaf (NumPy or JAX) put on the sharding of the matching array
-    leaf of ``template``; leaves without a match are returned unchanged."""
-    def place(leaf, like):
-        if (isinstance(leaf, (np.ndarray, jax.Array)) and isinstance(like, jax.Array)
-                and leaf.shape == like.shape and leaf.dtype == like.dtype):
-            return jax.device_put(leaf, like.sharding)
-        return leaf
-
-    try:
-        return jax.tree_util.tree_map(place, tree, template)
-    except (ValueError, TypeError):  # different structure (e.g. another optimizer): leave as is
-        return tree
-
-
-def _restored_like(host_tree, live_tree):
-    """A checkpoint's host tree turned into device arrays placed like the live state's leaves.
-
-    NumPy leaves are put directly onto the live shardings (sharded chains stay sharded over all
-    devices, and no per-shape conversion program is compiled); the remaining host leaves (PRNG
-    key data) go through :func:`~qernel.training.checkpoint.to_device` and are then placed too.
-    Keeping the shardings of the live state lets the jitted steps compiled before a restore be
-    reused: a new input sharding would recompile them.
-    """
-    return _placed_like(to_device(_placed_like(host_tree, live_tree)), live_tree)
 
 
 def _summary(record: dict) -> str:
