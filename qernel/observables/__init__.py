@@ -7,7 +7,10 @@ Pure functions of samples ``(n_chains, chain_length, 2N + P)`` plus the Hamilton
 * :func:`density_fourier`, :func:`crystal_order_parameter` -- ``<rho(G)>`` and ``|<rho(g)>|``
   averaged over the moiré first shell (the order parameter of the pinned crystal);
 * :func:`structure_factor` -- ``S(q)`` and its connected part on the supercell reciprocal lattice;
-* :func:`pair_correlation` -- ``g(r)`` (total and spin-resolved) with minimum-image distances.
+* :func:`pair_correlation` -- ``g(r)`` (total and spin-resolved) with minimum-image distances;
+* :func:`k_point_order_parameter`, :func:`k_point_structure_factor` -- ``|<rho(K)>|`` and ``S(K)`` at
+  the moiré K points (order of the filling-2/3 honeycomb crystal);
+* :func:`finite_difference` -- slopes along a scan (e.g. ``dE_int/dV``) with propagated errors.
 
 Each returns ``{group key: result}`` (key = the group's parameter values, see
 :mod:`qernel.observables.groups`); results have ``to_dict()`` (JSON-ready floats and lists).
@@ -44,6 +47,15 @@ from .structure_factor import (
     measure_structure_factor,
     reciprocal_points,
     structure_factor,
+)
+from .finite_difference import FiniteDifference, finite_difference
+from .wigner_crystal import (
+    brillouin_zone_corners,
+    is_commensurate,
+    k_point_order_parameter,
+    k_point_structure_factor,
+    moire_k_points,
+    require_commensurate,
 )
 
 __all__ = [
@@ -82,4 +94,12 @@ __all__ = [
     "OBSERVABLES",
     "measure",
     "to_json",
+    "FiniteDifference",
+    "finite_difference",
+    "brillouin_zone_corners",
+    "is_commensurate",
+    "require_commensurate",
+    "moire_k_points",
+    "k_point_order_parameter",
+    "k_point_structure_factor",
 ]
