@@ -151,3 +151,14 @@ def test_filling_two_thirds_configs_load_and_build(name, n, n_el):
     ham = run.hamiltonian
     assert ham.n_electrons == n_el == round(2 * n * n / 3)
     assert moire_k_points(ham).shape == (3, 2)  # the crystal's order parameter is defined here
+
+
+def test_gpu_config_loads_with_a_chunk_size_and_the_k_points():
+    from qernel.run import build_hamiltonian, build_parameter_space
+
+    config = load_config(EXAMPLES / "moire_nu23_gpu.toml")
+    ham = build_hamiltonian(config)
+    assert ham.n_electrons == 150 and config.system.eps == 5.0
+    assert config.sampler.chunk_size == 32 and config.ansatz.options["n_harmonics"] == 15
+    assert config.sampler.n_chains % build_parameter_space(config, ham).n_groups == 0
+    assert moire_k_points(ham).shape == (3, 2)
