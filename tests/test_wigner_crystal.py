@@ -162,3 +162,31 @@ def test_gpu_config_loads_with_a_chunk_size_and_the_k_points():
     assert config.sampler.chunk_size == 32 and config.ansatz.options["n_harmonics"] == 15
     assert config.sampler.n_chains % build_parameter_space(config, ham).n_groups == 0
     assert moire_k_points(ham).shape == (3, 2)
+
+
+@pytest.mark.slow
+def test_scan_of_a_tiny_3x3_filling_two_thirds_model_reports_the_k_point_columns(tmp_path):
+    """End to end: train 2 steps of a tiny N = 6 model, scan 3 values of V, write the tables."""
+    import json
+
+    from qernel.config import config_from_dict
+    from qernel.run import train
+    from qernel.scan import scan_checkpoint, write_scan
+
+    from _tiny_demo import TINY_ANSATZ
+
+    config = load_config(EXAMPLES / "moire_nu23_3x3.toml").to_dict()
+    config.update(parameters={"type": "grid", "values": {"V": [0.0, 30.0]}}, ansatz=dict(TINY_ANSATZ, n_harmonics=3),
+                  sampler={"n_chains": 8, "n_samples": 16, "n_thermalise": 2, "n_discard_per_chain": 1},
+                  optimizer={"n_steps": 2, "learning_rate": 0.01})
+    config["run"].update(output_dir=str(tmp_path / "run"), checkpoint_every=1)
+    train(config_from_dict(config), progress=False)
+    result = scan_checkpoint(tmp_path / "run" / "checkpoint.pkl", "V", [0.0, 15.0, 30.0], n_samples=96,
+                             density_at=[30.0], n_bins=6, chunk_size=None)
+    for row in result.rows:
+        assert 0 <= row["order_K"] <= 1 and row["order_K_error"] >= 0 and row["order_K_noise_floor"] > 0
+        assert row["S_K"] > 0
+    assert [t.quantity for t in result.transitions] == ["E_int", "order_parameter", "order_K"]
+    write_scan(result, tmp_path / "scan")
+    saved = json.loads((tmp_path / "scan" / "scan.json").read_text())
+    assert saved["derivatives"]["dE_int/dV"]["x"] == [7.5, 22.5]
