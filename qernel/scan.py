@@ -5,8 +5,9 @@ observables of :mod:`qernel.observables` are measured: total, kinetic, one-body 
 energy, the crystal order parameter ``|<rho(g)>|`` (first moiré shell), the structure-factor
 peak and density maps; where the supercell contains the moiré K points (n x n, n a multiple of 3)
 also the honeycomb-crystal order parameter ``|<rho(K)>|`` with its noise floor and ``S(K)``
-(:mod:`qernel.observables.wigner_crystal`), and ``dE_int/dp`` by finite differences. The transition is located from the data: the position of the largest
-slope of E_int(V) (and of the order parameter), with an uncertainty from a parametric bootstrap
+(:mod:`qernel.observables.wigner_crystal`), and ``dE_int/dp`` by finite differences. The
+transition is located from the data: the position of the largest slope of E_int(V) (and of the
+order parameters), with an uncertainty from a parametric bootstrap
 of the Monte Carlo error bars (resample every point within its error, recompute the location).
 No threshold is chosen by hand.
 """
