@@ -73,7 +73,8 @@ def test_k_points_are_commensurate_only_with_multiples_of_three(n, contained):
 
 def test_k_points_of_a_2x2_cell_fail_with_a_clear_message():
     ham = MoireHamiltonian(V=10.0, supercell=2, n_electrons=3, conditioned_on=("V",))
-    with pytest.raises(ValueError, match=r"not reciprocal vectors of the supercell \[\[2, 0\], \[0, 2\]\].*multiple of 3"):
+    message = r"not reciprocal vectors of the supercell \[\[2, 0\], \[0, 2\]\].*multiple of 3"
+    with pytest.raises(ValueError, match=message):
         moire_k_points(ham)
     with pytest.raises(ValueError, match="k_points=True"):
         _k_points_wanted(ham, True)

@@ -109,7 +109,8 @@ def k_point_structure_factor(
     """``S(K)`` and ``S_connected(K)`` averaged over the three K points, per group.
 
     Returns:
-        ``{group key: {"S": Estimate, "S_connected": Estimate}}`` (:class:`qernel.observables.Estimate`) (scalars, dimensionless).
+        ``{group key: {"S": Estimate, "S_connected": Estimate}}`` (scalar, dimensionless
+        :class:`~qernel.observables.Estimate` objects).
     """
     k = moire_k_points(hamiltonian)
     factors = structure_factor(samples, hamiltonian, q=k, groups=groups, batch_size=batch_size)
