@@ -3,8 +3,11 @@
 For every value of one scanned parameter (e.g. the moiré depth V) the model is sampled and the
 observables of :mod:`qernel.observables` are measured: total, kinetic, one-body and interaction
 energy, the crystal order parameter ``|<rho(g)>|`` (first moiré shell), the structure-factor
-peak and density maps. The transition is located from the data: the position of the largest
-slope of E_int(V) (and of the order parameter), with an uncertainty from a parametric bootstrap
+peak and density maps; where the supercell contains the moiré K points (n x n, n a multiple of 3)
+also the honeycomb-crystal order parameter ``|<rho(K)>|`` with its noise floor and ``S(K)``
+(:mod:`qernel.observables.wigner_crystal`), and ``dE_int/dp`` by finite differences. The
+transition is located from the data: the position of the largest slope of E_int(V) (and of the
+order parameters), with an uncertainty from a parametric bootstrap
 of the Monte Carlo error bars (resample every point within its error, recompute the location).
 No threshold is chosen by hand.
 """
@@ -14,13 +17,23 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .observables import crystal_order_parameter, density_map, measure_energy, structure_factor
+from .observables import (
+    crystal_order_parameter,
+    density_map,
+    finite_difference,
+    k_point_order_parameter,
+    k_point_structure_factor,
+    measure_energy,
+    moire_k_points,
+    structure_factor,
+)
 from .run import state_at_values
 
 __all__ = ["ScanResult", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan", "write_scan"]
@@ -83,6 +96,7 @@ class ScanResult:
     rows: list[dict[str, float]]
     transitions: list[TransitionEstimate]
     densities: dict[float, Any]
+    derivatives: dict[str, Any] = field(default_factory=dict)
 
     def column(self, name: str) -> np.ndarray:
         return np.array([row[name] for row in self.rows])
@@ -92,6 +106,7 @@ class ScanResult:
             "parameter": self.parameter,
             "rows": self.rows,
             "transitions": [t.to_dict() for t in self.transitions],
+            "derivatives": {name: d.to_dict() for name, d in self.derivatives.items()},
         }
 
 
@@ -105,6 +120,7 @@ def scan_checkpoint(
     n_bins: int = 24,
     seed: int = 1234,
     chunk_size: int | None = 4096,
+    k_points: bool | None = None,
 ) -> ScanResult:
     """Evaluate a trained model at every value of ``parameter`` (others fixed) and locate the transition.
 
@@ -116,17 +132,22 @@ def scan_checkpoint(
         density_at: values at which density maps are kept (must be among ``values``).
         chunk_size: samples per local-energy evaluation (bounds memory: the forward Laplacian
             of every sample at once needs memory proportional to ``n_samples``); None: all at once.
+        k_points: measure ``|<rho(K)>|`` and ``S(K)`` at the moiré K points: None (if the supercell
+            contains them, else a warning), True (ValueError if it does not), False (never).
     """
     values = sorted(float(v) for v in values)
     n_samples = n_samples or 512 * len(values)
     run, vstate, evaluator = state_at_values(checkpoint, {parameter: values}, n_samples=n_samples, seed=seed)
     ham = run.hamiltonian
+    k_points = _k_points_wanted(ham, k_points)  # checked before the sampling work
     vstate.sample()
     energies = measure_energy(vstate, ham, chunk_size=chunk_size)
     samples = vstate.samples
     order = crystal_order_parameter(samples, ham)
     sq = structure_factor(samples, ham)
     maps = density_map(samples, ham, n_bins=n_bins)
+    k_order = k_point_order_parameter(samples, ham) if k_points else {}
+    k_sq = k_point_structure_factor(samples, ham) if k_points else {}
     n = ham.n_electrons
     rows = []
     for key in sorted(energies):
@@ -144,16 +165,40 @@ def scan_checkpoint(
             "order_noise_floor": float(order[key].noise_floor),
             "S_peak_q": float(peak_q), "S_peak": float(peak.mean), "S_peak_error": float(peak.error),
         })
+        if k_points:
+            rows[-1].update({
+                "order_K": float(k_order[key].value.mean), "order_K_error": float(k_order[key].value.error),
+                "order_K_noise_floor": float(k_order[key].noise_floor),
+                "S_K": float(k_sq[key]["S"].mean), "S_K_error": float(k_sq[key]["S"].error),
+            })
     x = np.array([r[parameter] for r in rows])
     transitions = []
+    derivatives = {}
+    if len(rows) >= 2:
+        derivatives["dE_int/d" + parameter] = finite_difference(
+            x, [r["E_int"] for r in rows], [r["E_int_error"] for r in rows])
     if len(rows) >= 3:
-        for quantity in ("E_int", "order_parameter"):
+        for quantity in ("E_int", "order_parameter") + (("order_K",) if k_points else ()):
             y = np.array([r[quantity] for r in rows])
             err = np.array([r[quantity + "_error"] for r in rows])
             transitions.append(locate_transition(x, y, err, quantity=quantity))
     keep = {float(v) for v in density_at}
     densities = {float(k[0]): maps[k] for k in maps if float(maps[k].parameters[parameter]) in keep}
-    return ScanResult(parameter, rows, transitions, densities)
+    return ScanResult(parameter, rows, transitions, densities, derivatives)
+
+
+def _k_points_wanted(hamiltonian, requested: bool | None) -> bool:
+    """Whether the scan measures the K-point observables (see :func:`scan_checkpoint`)."""
+    if requested is False:
+        return False
+    try:
+        moire_k_points(hamiltonian)
+    except ValueError as error:
+        if requested:
+            raise ValueError(f"k_points=True: {error}") from error
+        warnings.warn(f"scan: K-point order parameter skipped: {error}", stacklevel=3)
+        return False
+    return True
 
 
 def write_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
@@ -204,10 +249,8 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    mid = 0.5 * (x[1:] + x[:-1])
-    slope = np.diff(col("E_int")) / np.diff(x)
-    slope_err = np.hypot(col("E_int_error")[1:], col("E_int_error")[:-1]) / np.diff(x)
-    ax.errorbar(mid, slope, slope_err, fmt="o-", ms=3, color="C1")
+    slope = finite_difference(x, col("E_int"), col("E_int_error"))
+    ax.errorbar(slope.x, slope.slope, slope.error, fmt="o-", ms=3, color="C1")
     ax.set(xlabel=p, ylabel=f"dE_int/d{p}", title="slope of the interaction energy")
     mark(ax, "E_int")
     fig.tight_layout()
@@ -219,6 +262,9 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2")
     axes[0].plot(x, col("order_noise_floor"), "k:", lw=1, label="noise floor")
     axes[0].set(xlabel=p, ylabel="|<rho(g)>|", title="density contrast (order parameter)")
+    if "order_K" in result.rows[0]:
+        axes[0].errorbar(x, col("order_K"), col("order_K_error"), fmt="s-", ms=3, color="C5", label="|<rho(K)>|")
+        axes[0].plot(x, col("order_K_noise_floor"), "k--", lw=1, label="noise floor at K")
     mark(axes[0], "order_parameter")
     axes[1].errorbar(x, col("S_peak"), col("S_peak_error"), fmt="o-", ms=3, color="C4")
     axes[1].set(xlabel=p, ylabel="max S(q)", title="structure-factor peak")

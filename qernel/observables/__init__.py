@@ -10,6 +10,9 @@ Pure functions of samples ``(n_chains, chain_length, 2N + P)`` plus the Hamilton
 * :func:`pair_correlation` -- ``g(r)`` (total and spin-resolved) with minimum-image distances;
 * :func:`blocking` -- Flyvbjerg-Petersen error bars along each chain (also in every energy estimate);
 * :func:`trap_virial` -- ``2T - 2U + W`` (zero in trap eigenstates); :func:`spin_squared` -- ``<S^2>``.
+* :func:`k_point_order_parameter`, :func:`k_point_structure_factor` -- ``|<rho(K)>|`` and ``S(K)`` at
+  the moiré K points (order of the filling-2/3 honeycomb crystal);
+* :func:`finite_difference` -- slopes along a scan (e.g. ``dE_int/dV``) with propagated errors.
 
 Each returns ``{group key: result}`` (key = the group's parameter values, see
 :mod:`qernel.observables.groups`); results have ``to_dict()`` (JSON-ready floats and lists).
@@ -50,6 +53,15 @@ from .structure_factor import (
     structure_factor,
 )
 from .virial import trap_virial
+from .finite_difference import FiniteDifference, finite_difference
+from .wigner_crystal import (
+    brillouin_zone_corners,
+    is_commensurate,
+    k_point_order_parameter,
+    k_point_structure_factor,
+    moire_k_points,
+    require_commensurate,
+)
 
 __all__ = [
     "Estimate",
@@ -92,4 +104,12 @@ __all__ = [
     "OBSERVABLES",
     "measure",
     "to_json",
+    "FiniteDifference",
+    "finite_difference",
+    "brillouin_zone_corners",
+    "is_commensurate",
+    "require_commensurate",
+    "moire_k_points",
+    "k_point_order_parameter",
+    "k_point_structure_factor",
 ]
