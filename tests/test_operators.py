@@ -188,13 +188,17 @@ def _rule_inputs(seed, n=4):
 
 
 @pytest.mark.parametrize("dependent", ["qkv", "q", "k", "v"])
-@pytest.mark.parametrize("sparsity_threshold", [0, 6])
-def test_fused_attention_rule_matches_hessian_trace(dependent, sparsity_threshold):
+@pytest.mark.parametrize("sparsity_threshold, chunk_entries", [(0, 2**21), (6, 2**21), (0, 200)])
+def test_fused_attention_rule_matches_hessian_trace(dependent, sparsity_threshold, chunk_entries, monkeypatch):
     """attention_core's closed-form rule (softmax and both contractions) equals the jax.hessian
-    reference whichever of q, k, v depend on the input, for dense and sparse folx Jacobians."""
+    reference whichever of q, k, v depend on the input, for dense and sparse folx Jacobians,
+    with all Jacobian rows at once and in chunks of 3 of the 8 rows (with padding)."""
     import folx
 
+    from qernel.ansatz import fused
     from qernel.ansatz.fused import attention_core
+
+    monkeypatch.setattr(fused, "ATTENTION_CHUNK_ENTRIES", chunk_entries)  # logits: 64 entries per row
 
     qkv, r0 = _rule_inputs(0)
     c = jax.random.normal(jax.random.PRNGKey(5), (4, 2, 2, 3))
