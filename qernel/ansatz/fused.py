@@ -157,7 +157,8 @@ def _softmax_last(x, jac, lap):
     return w, w * (jac - mean[..., None]), lap_w
 
 
-#: logit-Jacobian entries per chunk of Jacobian rows in the attention rule (bounds its memory)
+#: logit-Jacobian entries per chunk of Jacobian rows in the attention rule (bounds its memory);
+#: below it all rows are processed at once (cheaper in time and memory for small N)
 ATTENTION_CHUNK_ENTRIES = 2**21
 
 
@@ -165,7 +166,13 @@ def _attention_rule(q, k, v):
     qx = _parts(q)[0]
     scale = 1.0 / jnp.sqrt(jnp.asarray(qx.shape[-1], qx.dtype))
     if isinstance(q, FwdLaplArray) or isinstance(k, FwdLaplArray):
-        return _chunked_attention(q, k, v, scale)
+        rows = next(a.jacobian.data.shape[0] for a in (q, k) if isinstance(a, FwdLaplArray))
+        kx = _parts(k)[0]  # logits (..., G, J, T, S): every Jacobian row has this many entries
+        logits = np.prod(jnp.broadcast_shapes(qx.shape[:-4], kx.shape[:-3])) * np.prod(qx.shape[-4:-1]) * kx.shape[-3]
+        if rows * logits > ATTENTION_CHUNK_ENTRIES:
+            return _chunked_attention(q, k, v, scale)
+        weights = FwdLaplArray(*_wrap_jacobian(_softmax_last(*_logits(q, k, scale))))  # all rows at once
+        return FwdLaplArray(*_wrap_jacobian(_bilinear(_MIX, weights, v)))
     weights = jax.nn.softmax(jnp.einsum(_LOGITS, qx, k) * scale, axis=-1)  # only v depends on the input
     return FwdLaplArray(*_wrap_jacobian(_bilinear(_MIX, weights, v)))
 
