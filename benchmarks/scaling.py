@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
                         help="auto: process CPU time on CPU backends, wall time otherwise")
+    parser.add_argument("--compare-fused-determinant", action="store_true",
+                        help="only E_loc, with the fused orbital slogdet off and on, side by side")
     parser.add_argument("--width", type=int, default=CONFIG.width)
     parser.add_argument("--layers", type=int, default=CONFIG.n_layers)
     args = parser.parse_args()
@@ -127,6 +129,9 @@ def main() -> None:
           f"dtype {args.dtype}, batch {args.batch} (E_loc {args.eloc_batch}), best of {args.repeats} rounds, "
           f"{'CPU' if timer is time.process_time else 'wall'} time")
     print(f"model: {config}")
+    if args.compare_fused_determinant:
+        compare_fused_determinant(config, sizes, args, dtype, timer)
+        return
     print("| N | params | forward [ms/sample] | jacobian [ms/sample] | E_loc [ms/sample] | "
           "forward [MiB/sample] | jacobian [MiB/sample] | E_loc [MiB/sample] | compile [s] |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -158,6 +163,33 @@ def main() -> None:
         for label, data in (("time", times), ("memory", memory)):
             cells = [f"{slope(sizes, data[k]):.2f}; {slope(sizes[tail], data[k][tail]):.2f}" for k in KINDS]
             print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def compare_fused_determinant(config: QERNELConfig, sizes, args, dtype, timer) -> None:
+    """E_loc per sample on the same samples, per N: "plain" = ``fused_determinant=False`` and the
+    attention rule on all Jacobian rows at once; "fused" = the fused determinant and the attention
+    rule's default row chunks (:data:`qernel.ansatz.fused.ATTENTION_CHUNK_ENTRIES`)."""
+    from qernel.ansatz import fused as fused_rules
+
+    default_chunk = fused_rules.ATTENTION_CHUNK_ENTRIES
+    print("| N | E_loc plain [ms/sample] | E_loc fused [ms/sample] | time ratio | "
+          "plain [MiB/sample] | fused [MiB/sample] | memory ratio | compile plain / fused [s] |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        hamiltonian = MoireHamiltonian(supercell=SUPERCELLS[n], filling=1.0)
+        x = samples(hamiltonian, args.eloc_batch, dtype)
+        t, m, c = [], [], []
+        for fused in (False, True):
+            fused_rules.ATTENTION_CHUNK_ENTRIES = default_chunk if fused else 2**62
+            params, fns = functions(config.replace(fused_determinant=fused), hamiltonian, x)
+            start = timer()
+            compiled = jax.jit(fns["E_loc"]).lower(params, x).compile()
+            c.append(timer() - start)
+            m.append(memory_bytes(compiled) / args.eloc_batch)
+            t.append(best_time(compiled, params, x, args.repeats, timer) / args.eloc_batch)
+            del compiled
+        print(f"| {n} | {1e3 * t[0]:.1f} | {1e3 * t[1]:.1f} | {t[0] / t[1]:.2f} | {m[0] / 2**20:.1f} | "
+              f"{m[1] / 2**20:.1f} | {m[0] / m[1]:.2f} | {c[0]:.0f} / {c[1]:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

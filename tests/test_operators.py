@@ -141,7 +141,7 @@ def _perturbed(params, seed):
 @pytest.mark.parametrize("system", ["moire_complex", "trap_real"])
 def test_fused_qernel_local_kinetic_energy_matches_hessian_trace(system):
     """The forward Laplacian of the whole QERNEL model (fused GELU, attention and Jastrow-pair
-    rules, folx's determinant rule) equals -1/2 (tr Hess + grad^2) by jax.hessian. Both spin
+    rules, the fused orbital-matrix slogdet) equals -1/2 (tr Hess + grad^2) by jax.hessian. Both spin
     channels of the Jastrow, periodic and open boundaries, complex and real orbitals."""
     from qernel.ansatz import QERNELConfig, make_qernel
     from qernel.hamiltonian import MoireHamiltonian
@@ -188,13 +188,17 @@ def _rule_inputs(seed, n=4):
 
 
 @pytest.mark.parametrize("dependent", ["qkv", "q", "k", "v"])
-@pytest.mark.parametrize("sparsity_threshold", [0, 6])
-def test_fused_attention_rule_matches_hessian_trace(dependent, sparsity_threshold):
+@pytest.mark.parametrize("sparsity_threshold, chunk_entries", [(0, 2**21), (6, 2**21), (0, 200)])
+def test_fused_attention_rule_matches_hessian_trace(dependent, sparsity_threshold, chunk_entries, monkeypatch):
     """attention_core's closed-form rule (softmax and both contractions) equals the jax.hessian
-    reference whichever of q, k, v depend on the input, for dense and sparse folx Jacobians."""
+    reference whichever of q, k, v depend on the input, for dense and sparse folx Jacobians,
+    with all Jacobian rows at once and in chunks of 3 of the 8 rows (with padding)."""
     import folx
 
+    from qernel.ansatz import fused
     from qernel.ansatz.fused import attention_core
+
+    monkeypatch.setattr(fused, "ATTENTION_CHUNK_ENTRIES", chunk_entries)  # logits: 64 entries per row
 
     qkv, r0 = _rule_inputs(0)
     c = jax.random.normal(jax.random.PRNGKey(5), (4, 2, 2, 3))
@@ -242,3 +246,66 @@ def test_fused_pair_sum_and_gelu_rules_match_hessian_trace(sparsity_threshold):
     positions = r0.reshape(n, 2)
     expected = jnp.sum(u(positions[i] - positions[j], a))
     np.testing.assert_allclose(pairs(positions[None], a)[0], expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("envelope", ["plane_wave_complex", "gaussian_real", "none_real"])
+@pytest.mark.parametrize("sparsity_threshold, chunk_entries", [(0, 2**20), (6, 2**20), (0, 40)])
+def test_fused_orbital_slogdet_rule_matches_hessian_trace(envelope, sparsity_threshold, chunk_entries, monkeypatch):
+    """The closed-form rule of the fused orbital matrix + slogdet (two row groups, as a full
+    determinant of 2 up + 2 down electrons; K = 2) gives log|det| and the phase with the
+    gradient and Laplacian of the jax.hessian reference, whole or chunked over Jacobian rows,
+    for dense and sparse folx Jacobians."""
+    import folx
+
+    from qernel.ansatz import fused_determinant
+
+    monkeypatch.setattr(fused_determinant, "CHUNK_ENTRIES", chunk_entries)
+    n, d, k = 4, 3, 2
+    keys = jax.random.split(jax.random.PRNGKey(7), 6)
+    mix = jax.random.normal(keys[0], (2, d))
+    r0 = jax.random.normal(keys[1], (2 * n,))
+    complex_output = envelope.endswith("complex")
+    dtype = jnp.complex128 if complex_output else jnp.float64
+    w = jax.random.normal(keys[2], (2, d, k * n)) + (1j * jax.random.normal(keys[3], (2, d, k * n)) if complex_output else 0)
+    b = jax.random.normal(keys[4], (2, k * n)).astype(dtype)
+    kind = envelope.rsplit("_", 1)[0]
+    params = []
+    if kind == "plane_wave":
+        kpts = np.array([[0.0, 0.0], [1.0, 0.3], [-0.4, 0.9], [0.7, -0.8]])
+        extra = (tuple(kpts.ravel().tolist()), (0.0,) * n, True)
+    elif kind == "gaussian":
+        extra = 1.3
+        params = [jax.nn.softplus(jax.random.normal(keys[5], (k, n, n)))]
+    else:
+        extra = None
+    op = fused_determinant.orbital_slogdet(kind, (2, 2), k, extra)
+    calls = []
+    monkeypatch.setattr(op, "_rule", lambda *args, rule=op._rule: calls.append(1) or rule(*args))
+
+    def features(r):  # (1, n, D): every h_i depends on all electrons
+        r = r.reshape(1, n, 2)
+        return jnp.tanh(r @ mix + jnp.sum(jnp.sin(r), axis=1, keepdims=True) @ mix)
+
+    def log_det(r):  # complex log det (K,)
+        sign, logabs = op(features(r), r.reshape(1, n, 2), w, b, *params)
+        return (logabs + jnp.log(sign.astype(jnp.result_type(sign, 1j))))[0]
+
+    def plain(r):  # the same with folx's own slogdet of the explicit matrix
+        sign, logabs = op._plain(features(r), r.reshape(1, n, 2), w, b, *params)
+        return logabs[0], sign[0]
+
+    sign, logabs = folx.forward_laplacian(lambda r: op(features(r), r.reshape(1, n, 2), w, b, *params),
+                                          sparsity_threshold=sparsity_threshold)(r0)
+    assert calls, "folx did not call the fused rule"
+    np.testing.assert_allclose(logabs.x[0], plain(r0)[0], rtol=1e-12)
+    parts = [lambda r: jnp.real(log_det(r)), lambda r: jnp.imag(log_det(r))]
+    for i in range(k):
+        lap = [jnp.trace(jax.hessian(lambda r: p(r)[i])(r0)) for p in parts]
+        grad = [jax.grad(lambda r: p(r)[i])(r0) for p in parts]
+        np.testing.assert_allclose(logabs.jacobian.dense_array[:, 0, i], grad[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(logabs.laplacian[0, i], lap[0], rtol=1e-10)
+        if complex_output:  # d sign = i sign d phase; lap sign = sign (i lap phase - |d phase|^2)
+            s = sign.x[0, i]
+            np.testing.assert_allclose(sign.jacobian.dense_array[:, 0, i], 1j * s * grad[1], rtol=1e-10, atol=1e-12)
+            expected = s * (1j * lap[1] - jnp.sum(grad[1] ** 2))
+            np.testing.assert_allclose(sign.laplacian[0, i], expected, rtol=1e-10)

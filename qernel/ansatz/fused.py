@@ -157,14 +157,74 @@ def _softmax_last(x, jac, lap):
     return w, w * (jac - mean[..., None]), lap_w
 
 
+#: logit-Jacobian entries per chunk of Jacobian rows in the attention rule (bounds its memory);
+#: below it all rows are processed at once (cheaper in time and memory for small N)
+ATTENTION_CHUNK_ENTRIES = 2**21
+
+
 def _attention_rule(q, k, v):
     qx = _parts(q)[0]
     scale = 1.0 / jnp.sqrt(jnp.asarray(qx.shape[-1], qx.dtype))
     if isinstance(q, FwdLaplArray) or isinstance(k, FwdLaplArray):
-        weights = FwdLaplArray(*_wrap_jacobian(_softmax_last(*_logits(q, k, scale))))
-    else:  # only v depends on the input
-        weights = jax.nn.softmax(jnp.einsum(_LOGITS, qx, k) * scale, axis=-1)
+        rows = next(a.jacobian.data.shape[0] for a in (q, k) if isinstance(a, FwdLaplArray))
+        kx = _parts(k)[0]  # logits (..., G, J, T, S): every Jacobian row has this many entries
+        logits = np.prod(jnp.broadcast_shapes(qx.shape[:-4], kx.shape[:-3])) * np.prod(qx.shape[-4:-1]) * kx.shape[-3]
+        if rows * logits > ATTENTION_CHUNK_ENTRIES:
+            return _chunked_attention(q, k, v, scale)
+        weights = FwdLaplArray(*_wrap_jacobian(_softmax_last(*_logits(q, k, scale))))  # all rows at once
+        return FwdLaplArray(*_wrap_jacobian(_bilinear(_MIX, weights, v)))
+    weights = jax.nn.softmax(jnp.einsum(_LOGITS, qx, k) * scale, axis=-1)  # only v depends on the input
     return FwdLaplArray(*_wrap_jacobian(_bilinear(_MIX, weights, v)))
+
+
+def _chunked_attention(q, k, v, scale):
+    """The rule of :func:`_softmax_last` and :func:`_bilinear` with the Jacobian rows in chunks.
+
+    Every Jacobian row of the logits, the weights and the output depends on the same row of
+    ``q, k, v`` only; the Laplacian needs sums over rows, accumulated chunk by chunk. So the
+    (rows, ..., T, S) arrays exist for ``ATTENTION_CHUNK_ENTRIES`` entries at a time.
+    """
+    parts = [_parts(a) for a in (q, k, v)]
+    rows = next(j.shape[0] for _, j, _ in parts if j is not None)
+    (qx, qj, ql), (kx, kj, kl), (vx, vj, vl) = [
+        (x, jnp.zeros((rows, *x.shape), x.dtype) if j is None else j, jnp.zeros_like(x) if l is None else l)
+        for x, j, l in parts
+    ]
+    w = jax.nn.softmax(jnp.einsum(_LOGITS, qx, kx) * scale, axis=-1)  # (..., G, J, T, S)
+    lap_logits = scale * (
+        jnp.einsum(_LOGITS, ql, kx) + jnp.einsum(_LOGITS, qx, kl)
+        + 2.0 * jnp.einsum("l...tgjk,l...sgk->...gjts", qj, kj)
+    )
+    size = max(1, min(rows, ATTENTION_CHUNK_ENTRIES // max(1, int(np.prod(w.shape)))))
+    n_chunks = -(-rows // size)
+
+    def split(t):
+        t = jnp.pad(t, [(0, n_chunks * size - rows)] + [(0, 0)] * (t.ndim - 1))
+        return t.reshape(n_chunks, size, *t.shape[1:])
+
+    def chunk(acc, tangents):
+        qj_c, kj_c, vj_c = tangents
+        d = scale * (jnp.einsum("l...tgjk,...sgk->l...gjts", qj_c, kx) + jnp.einsum("...tgjk,l...sgk->l...gjts", qx, kj_c))
+        m = jnp.einsum("l...s,...s->l...", d, w)
+        jw = w * (d - m[..., None])
+        out_jac = jnp.einsum("l...gjts,...sgk->l...tgjk", jw, vx) + jnp.einsum("...gjts,l...sgk->l...tgjk", w, vj_c)
+        sq, dm, mm, cross = acc
+        acc = (
+            sq + jnp.sum(d * d, axis=0),
+            dm + jnp.einsum("l...s,l...->...s", d, m),
+            mm + jnp.sum(m * m, axis=0),
+            cross + jnp.einsum("l...gjts,l...sgk->...tgjk", jw, vj_c),
+        )
+        return acc, out_jac
+
+    out = jnp.einsum(_MIX, w, vx)
+    init = (jnp.zeros_like(w), jnp.zeros_like(w), jnp.zeros_like(w[..., 0]), jnp.zeros_like(out))
+    (sq, dm, mm, cross), out_jac = jax.lax.scan(chunk, init, (split(qj), split(kj), split(vj)))
+    second = sq - jnp.sum(w * sq, axis=-1, keepdims=True) - 2.0 * dm + 2.0 * mm[..., None]
+    lap_w = w * (lap_logits - jnp.sum(w * lap_logits, axis=-1, keepdims=True) + second)
+    lap = jnp.einsum(_MIX, lap_w, vx) + jnp.einsum(_MIX, w, vl) + 2.0 * cross
+    jac = out_jac.reshape(n_chunks * size, *out_jac.shape[2:])[:rows]
+    return FwdLaplArray(out, FwdJacobian(jac), lap)
 
 
 def _wrap_jacobian(triple):

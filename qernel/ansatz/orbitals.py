@@ -30,6 +30,8 @@ import numpy as np
 
 from qernel.hamiltonian.lattice import Supercell
 
+from .fused_determinant import orbital_slogdet
+
 __all__ = [
     "reciprocal_lattice_vectors",
     "plane_wave_kpoints",
@@ -39,7 +41,9 @@ __all__ = [
     "GaussianEnvelope",
     "Orbitals",
     "sum_determinants",
+    "combine_slogdets",
     "log_psi_from_orbitals",
+    "log_psi_from_slogdets",
 ]
 
 
@@ -140,11 +144,14 @@ class GaussianEnvelope(hk.Module):
         self.shape = (n_determinants, n_columns)
         self.length_scale = float(length_scale)
 
+    def alpha(self, dtype) -> jnp.ndarray:
+        """(n_det, n_col) envelope exponents (softplus of the parameter ``alpha_raw``; 1/2 at init)."""
+        raw = hk.get_parameter("alpha_raw", self.shape, dtype, init=hk.initializers.Constant(np.log(np.expm1(0.5))))
+        return jax.nn.softplus(raw)
+
     def __call__(self, positions: jnp.ndarray) -> jnp.ndarray:
         dtype = positions.dtype
-        # softplus(raw) = 1/2 at init
-        raw = hk.get_parameter("alpha_raw", self.shape, dtype, init=hk.initializers.Constant(np.log(np.expm1(0.5))))
-        alpha = jax.nn.softplus(raw)
+        alpha = self.alpha(dtype)
         r2 = jnp.sum(positions**2, axis=-1) / self.length_scale**2  # (B, n)
         return jnp.exp(-alpha[None, :, None, :] * r2[:, None, :, None])
 
@@ -215,6 +222,68 @@ class Orbitals(hk.Module):
         ]
         return [jnp.concatenate(rows, axis=-2)]
 
+    @hk.name_like("__call__")  # submodules and parameters named as in __call__
+    def slogdets(self, h: jnp.ndarray, positions: jnp.ndarray) -> list[tuple[jnp.ndarray, jnp.ndarray]]:
+        """``(sign, log|det|)`` (B, K) of every matrix of ``__call__`` (same parameters), each from
+        one fused op (:mod:`qernel.ansatz.fused_determinant`) whose folx rule never forms the
+        matrix's Jacobian."""
+        spins = [(spin, start, n) for spin, start, n in (("up", 0, self.n_up), ("down", self.n_up, self.n_down)) if n]
+        if self.full_determinant:
+            groups = [(spins, [(spin, n) for spin, _, n in spins])]
+        else:
+            groups = [([(spin, start, n)], [(spin, n)]) for spin, start, n in spins]
+        out = []
+        for rows, columns in groups:
+            out.append(_fused_slogdet(self, h, positions, rows, columns))
+        return out
+
+
+def _fused_slogdet(module: Orbitals, h, positions, rows, columns):
+    """``(sign, log|det|)`` of the orbital matrix with row groups ``rows`` and column groups ``columns``."""
+    dtype = h.dtype
+    k, n_cols, width = module.n_determinants, sum(n for _, n in columns), h.shape[-1]
+    ws, bs, alphas = [], [], []
+    for spin, _, count in rows:
+        w, b = _linear_parameters(f"orbital_{spin}_real", width, k * n_cols, dtype)
+        if module.complex_output:
+            w_imag, b_imag = _linear_parameters(f"orbital_{spin}_imag", width, k * n_cols, dtype)
+            w, b = w + 1j * w_imag, b + 1j * b_imag
+        ws.append(w)
+        bs.append(b)
+        if module.envelope == "gaussian":
+            name = "envelope_" + "_".join(group for group, _ in columns)
+            alpha = GaussianEnvelope(k, n_cols, module.length_scale, name=name).alpha(dtype)
+            alphas.append(jnp.broadcast_to(alpha[:, None, :], (k, count, n_cols)))
+    start, stop = rows[0][1], rows[-1][1] + rows[-1][2]
+    row_counts = tuple(count for _, _, count in rows)
+    params = []
+    if module.envelope == "plane_wave":
+        ks, phases = zip(*(plane_wave_columns(module.supercell, n, module.complex_output, module.twist) for _, n in columns))
+        k_all, phase_all = np.concatenate(ks), np.concatenate(phases)
+        extra = (tuple(k_all.ravel().tolist()), tuple(phase_all.tolist()), module.complex_output)
+    elif module.envelope == "gaussian":
+        extra = float(module.length_scale)
+        params = [jnp.concatenate(alphas, axis=-2)]
+    else:
+        extra = None
+    op = orbital_slogdet(module.envelope, row_counts, k, extra)
+    return op(h[:, start:stop], positions[:, start:stop], jnp.stack(ws), jnp.stack(bs), *params)
+
+
+class _LinearParameters(hk.Module):
+    """The parameters ``w`` (D_in, D_out) and ``b`` (D_out,) of an ``hk.Linear`` of the same name
+    (same initialisers, same creation order), without applying it."""
+
+    def __call__(self, input_size: int, output_size: int, dtype):
+        init = hk.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
+        w = hk.get_parameter("w", [input_size, output_size], dtype, init=init)
+        b = hk.get_parameter("b", [output_size], dtype, init=jnp.zeros)
+        return w, b
+
+
+def _linear_parameters(name: str, input_size: int, output_size: int, dtype):
+    return _LinearParameters(name=name)(input_size, output_size, dtype)
+
 
 def _orbital_matrix(module: Orbitals, h_rows, r_rows, spin: str, columns: list[tuple[str, int]]) -> jnp.ndarray:
     """(B, K, n_rows, n_cols) orbitals of the rows ``h_rows`` for the column groups ``columns``.
@@ -256,9 +325,13 @@ def sum_determinants(blocks: list[jnp.ndarray]):
         exactly (two coincident same-spin electrons) ``shift = 0`` and ``total = 0``, so
         ``log|psi| = -inf`` without NaN.
     """
+    return combine_slogdets([jnp.linalg.slogdet(block) for block in blocks])
+
+
+def combine_slogdets(slogdets: list[tuple[jnp.ndarray, jnp.ndarray]]):
+    """:func:`sum_determinants` from the ``(sign, log|det|)`` (B, K) of every block."""
     logabs, phase = 0.0, 1.0
-    for block in blocks:
-        s, l = jnp.linalg.slogdet(block)  # (B, K)
+    for s, l in slogdets:
         logabs = logabs + l
         phase = phase * s
     shift = jnp.max(logabs, axis=-1)  # (B,)
@@ -275,7 +348,12 @@ def log_psi_from_orbitals(blocks: list[jnp.ndarray], output: str = "complex"):
         output: ``"complex"``: complex ``log psi = log|psi| + i arg psi`` (for real orbitals
             ``arg psi`` is 0 or pi); ``"log_abs"``: real ``log|psi|`` only.
     """
-    shift, total = sum_determinants(blocks)
+    return log_psi_from_slogdets([jnp.linalg.slogdet(block) for block in blocks], output)
+
+
+def log_psi_from_slogdets(slogdets: list[tuple[jnp.ndarray, jnp.ndarray]], output: str = "complex"):
+    """:func:`log_psi_from_orbitals` from the ``(sign, log|det|)`` (B, K) of every block."""
+    shift, total = combine_slogdets(slogdets)
     if output == "log_abs":
         return shift + jnp.log(jnp.abs(total))
     if output != "complex":

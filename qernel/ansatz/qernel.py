@@ -41,7 +41,7 @@ from .film import FiLMEmbedding
 from .jastrow import Jastrow
 from .layer_norm import LayerNorm
 from .moe import DISPATCH_MODES, GATING_MODES, ROUTING_MODES
-from .orbitals import Orbitals, log_psi_from_orbitals
+from .orbitals import Orbitals, log_psi_from_orbitals, log_psi_from_slogdets
 
 __all__ = [
     "QERNEL",
@@ -91,6 +91,9 @@ class QERNELConfig:
         length_scale: length of the open-boundary features and Gaussian envelope (e.g. the
             oscillator length ``1/sqrt(omega)``); unused for periodic cells.
         twist: boundary twist (fractional supercell reciprocal units) or None (periodic).
+        fused_determinant: evaluate orbital matrices and their ``slogdet`` as one op with a
+            closed-form forward-Laplacian rule (same psi and parameters; False: plain
+            ``slogdet``, folx traces every primitive; see :mod:`qernel.ansatz.fused_determinant`).
     """
 
     n_layers: int = 4
@@ -119,6 +122,7 @@ class QERNELConfig:
     envelope: str = "auto"
     length_scale: float = 1.0
     twist: tuple[float, float] | None = None
+    fused_determinant: bool = True
 
     def __post_init__(self) -> None:
         positive = ("n_layers", "width", "num_heads", "num_kv_heads", "num_experts", "top_k", "n_determinants",
@@ -264,11 +268,15 @@ class QERNEL(hk.Module):
             envelope = "none"
         else:
             envelope = "plane_wave" if hilbert.is_periodic else "gaussian"
-        blocks = Orbitals(
+        orbitals = Orbitals(
             n_up, n_down, config.n_determinants, config.complex_output, hilbert.supercell, envelope,
             config.length_scale, config.twist, config.full_determinant, name="orbitals",
-        )(h, positions)
-        log_psi = log_psi_from_orbitals(blocks, "log_abs" if config.log_abs_only else "complex")
+        )
+        output = "log_abs" if config.log_abs_only else "complex"
+        if config.fused_determinant:
+            log_psi = log_psi_from_slogdets(orbitals.slogdets(h, positions), output)
+        else:
+            log_psi = log_psi_from_orbitals(orbitals(h, positions), output)
         if config.use_jastrow:
             jastrow = Jastrow(
                 n_up, n_down, hilbert.supercell, config.cusp_coupling,
