@@ -128,6 +128,10 @@ def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
     options = dict(config.ansatz.options)
     options.setdefault("dtype", config.run.dtype)
     options.setdefault("cusp_coupling", _cusp_coupling(hamiltonian))
+    if isinstance(hamiltonian, MoireHamiltonian):
+        # harmonics up to the moiré period: a supercell-periodic feature sin(2 pi m s) with m up to
+        # max|M_ij| resolves the moiré potential's own Fourier components (docs/reproduction.md)
+        options.setdefault("n_harmonics", int(np.max(np.abs(hamiltonian.supercell.matrix))))
     if isinstance(hamiltonian, HarmonicTrap):
         options.setdefault("length_scale", 1.0 / math.sqrt(hamiltonian.parameters["omega"]))
     qconfig = ansatz.QERNELConfig(**options)
