@@ -69,3 +69,27 @@ def test_hartree_fock_reference_names_its_absence():
     run = _tiny_run()
     with pytest.raises(ValueError, match="hartree_fock"):
         reference_orbitals(run.hamiltonian, "hartree_fock", np.array([[15.0]]), ("V",))
+
+
+def test_reference_matrices_are_block_diagonal_for_a_full_determinant():
+    """Up orbitals on the up rows, down orbitals on the down rows, zeros elsewhere; each sample
+    uses the orbitals of its own group (nearest carried parameter row)."""
+    from qernel.training.pretrain import reference_matrices
+
+    rng = np.random.default_rng(0)
+    k = rng.normal(size=(2, 2))
+
+    def orbitals(scale):
+        return BlochOrbitals(k=k, G=np.zeros((1, 2)), coefficients=scale * np.ones((2, 1), complex))
+
+    down = BlochOrbitals(k=k[:1], G=np.zeros((1, 2)), coefficients=np.ones((1, 1), complex))
+    references = [(orbitals(1.0), down), (orbitals(2.0), down)]
+    positions = rng.normal(size=(2, 3, 2))
+    x = np.concatenate([positions.reshape(2, 6), np.array([[5.1], [14.0]])], axis=-1)
+    (full,) = reference_matrices(references, np.array([[5.0], [15.0]]), x, 2, 1, True)
+    assert full.shape == (2, 3, 3)
+    np.testing.assert_array_equal(full[:, :2, 2], 0)
+    np.testing.assert_array_equal(full[:, 2, :2], 0)
+    for s, scale in enumerate((1.0, 2.0)):
+        np.testing.assert_allclose(full[s, :2, :2], scale * np.exp(1j * positions[s, :2] @ k.T))
+        np.testing.assert_allclose(full[s, 2, 2], np.exp(1j * positions[s, 2] @ k[0]))
