@@ -178,9 +178,15 @@ def main(argv=None) -> int:
         bloch.append({"V": V, "bloch_meV_per_electron": e / n, "bloch_error_meV_per_electron": de / n})
         print(f"Bloch determinant at V={V:g}: {e / n:.3f} ± {de / n:.3f} meV/electron", flush=True)
     runs = []
+    out = Path(args.output) if args.output else None
+    command = "python benchmarks/optimisation.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for variant in variants:
         print(f"{variant}: {args.budget:.0f} CPU-s", flush=True)
         runs.append(race(args.system, variant, args.budget, args.eval_samples, args.seed, timer))
+        if out is not None:  # partial results after every variant
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"system": args.system, "budget_cpu_seconds": args.budget, "partial": True,
+                                       "command": command, "bloch": bloch, "runs": runs}, indent=1) + "\n")
     print(f"\n{args.system}: final energy per electron [meV] after {args.budget:.0f} CPU-s per variant "
           f"({args.eval_samples} evaluation samples)")
     print(f"{'variant':>16s} {'V':>5s} {'steps':>6s} {'E/N':>9s} {'err':>6s} {'E_Bloch/N':>10s} {'err':>6s} {'diff':>7s} {'sigmas':>6s}")
@@ -195,11 +201,8 @@ def main(argv=None) -> int:
         print(f"external mark: {label}: {value} meV/electron")
     result = {"system": args.system, "budget_cpu_seconds": args.budget, "clock": args.clock,
               "eval_samples": args.eval_samples, "bloch": bloch, "external_marks": EXTERNAL_MARKS[args.system],
-              "command": "python benchmarks/optimisation.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "runs": runs}
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
+              "command": command, "runs": runs}
+    if out is not None:
         out.write_text(json.dumps(result, indent=1) + "\n")
         plot(result, out.with_suffix(".png"))
         print("wrote", out, "and", out.with_suffix(".png"))

@@ -29,7 +29,7 @@ DEMO_CONFIG = {
     "optimizer": {"n_steps": 150, "learning_rate": 0.3, "learning_rate_decay": 0.0, "preconditioner": "spring",
                   "momentum": 0.8, "warmup_steps": 10, "diag_shift": 1e-2, "max_update_norm": 0.5},
     "run": {"seed": 0, "output_dir": "runs/demo", "checkpoint_every": 25},
-    "pretrain": {"steps": 200, "learning_rate": 1e-2, "reference": "bloch"},
+    "pretrain": {"steps": 1000, "learning_rate": 1e-2, "reference": "bloch"},
 }
 
 

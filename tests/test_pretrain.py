@@ -93,3 +93,18 @@ def test_reference_matrices_are_block_diagonal_for_a_full_determinant():
     for s, scale in enumerate((1.0, 2.0)):
         np.testing.assert_allclose(full[s, :2, :2], scale * np.exp(1j * positions[s, :2] @ k.T))
         np.testing.assert_allclose(full[s, 2, 2], np.exp(1j * positions[s, 2] @ k[0]))
+
+
+def test_pretraining_loss_ignores_a_phase_per_orbital_and_group():
+    """Column phases of the reference (arbitrary in an eigensolver) do not change the loss; a
+    wrong matrix does."""
+    from qernel.training.pretrain import pretraining_loss
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(6, 3, 3)) + 1j * rng.normal(size=(6, 3, 3))
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    phases = np.exp(1j * rng.uniform(0, 6.3, size=(2, 3)))  # per group and column
+    net = (ref * phases[groups][:, None, :])[:, None]  # K = 1
+    assert abs(float(pretraining_loss([net], [ref], groups, 2))) < 1e-10
+    assert float(pretraining_loss([net], [ref], None, 1)) > 1.0  # one phase for both groups cannot fit
+    assert float(pretraining_loss([net + 0.1], [ref], groups, 2)) > 0.05

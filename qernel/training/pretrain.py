@@ -5,10 +5,11 @@ Before VMC, FermiNet-family codes fit the network's orbitals to Hartree-Fock orb
 foundation model every parameter group g carries its own reference orbital set (the reference
 at that group's Hamiltonian parameters). The loss is
 
-    L = mean_{samples s, determinants d} sum_{i, j} |Phi_d[s, i, j] - Phi_ref,g(s)[s, i, j]|^2,
+    L = mean_{samples s, determinants d} sum_{i, j} |Phi_d[s, i, j] - exp(i theta_gdj) Phi_ref,g(s)[s, i, j]|^2,
 
 with ``Phi_d`` the network's (generalized) orbital matrix of determinant d and ``Phi_ref`` the
-reference orbital matrix of the sample's group: block diagonal (up orbitals on up rows, down
+reference orbital matrix of the sample's group, each column's phase theta free (minimised in
+closed form: solvers fix eigenvectors only up to a phase, see :func:`pretraining_loss`): block diagonal (up orbitals on up rows, down
 orbitals on down rows) for a full N x N determinant, one block per spin otherwise. The samples are
 a mixture: half from the network's own chains (|psi_net|^2; these chains are then thermalised for
 VMC) and half from the reference determinant (|psi_ref,g|^2), as FermiNet does, so that the fit
@@ -160,12 +161,21 @@ def reference_matrices(references, group_points, x, n_up: int, n_down: int, full
     return [jnp.concatenate([top, bottom], axis=-2)]
 
 
-def pretraining_loss(network_blocks: list[jax.Array], reference_blocks: list[jax.Array]) -> jax.Array:
-    """Mean over samples and determinants of ``sum_ij |Phi_net - Phi_ref|^2`` (summed over blocks).
+def pretraining_loss(network_blocks: list[jax.Array], reference_blocks: list[jax.Array], groups=None,
+                     n_groups: int = 1) -> jax.Array:
+    """``mean_{s, d} sum_ij |Phi_net - exp(i theta_{g d j}) Phi_ref|^2``, minimised over one phase
+    per group g, determinant d and orbital (column) j.
+
+    Eigenvector solvers fix every reference orbital only up to a phase, differently at every V; a
+    phase per column changes the determinant by a global phase only. Minimising over it (closed
+    form: ``theta = arg sum conj(Phi_ref) Phi_net`` over the group's samples) lets the network keep
+    one smooth gauge across V instead of learning the solver's arbitrary phases.
 
     Args:
         network_blocks: list of (B, K, n, n) network orbital matrices.
         reference_blocks: list of (B, n, n) reference matrices (same order and sizes).
+        groups: (B,) group index of every sample (None: one group).
+        n_groups: number of groups.
     """
     if len(network_blocks) != len(reference_blocks):
         raise ValueError(
@@ -175,7 +185,12 @@ def pretraining_loss(network_blocks: list[jax.Array], reference_blocks: list[jax
     for net, ref in zip(network_blocks, reference_blocks):
         if net.shape[-2:] != ref.shape[-2:]:
             raise ValueError(f"network orbital block {net.shape[-2:]} does not match the reference {ref.shape[-2:]}")
-        total = total + jnp.mean(jnp.sum(jnp.abs(net - ref[:, None]) ** 2, axis=(-2, -1)))
+        batch, k = net.shape[:2]
+        ids = jnp.zeros(batch, dtype=jnp.int32) if groups is None else groups
+        overlap = jnp.sum(jnp.conj(ref)[:, None] * net, axis=-2)  # (B, K, n_cols)
+        overlap = jax.ops.segment_sum(overlap, ids, num_segments=n_groups)  # (G, K, n_cols)
+        norms = jnp.sum(jnp.abs(net) ** 2) + k * jnp.sum(jnp.abs(ref) ** 2)
+        total = total + (norms - 2.0 * jnp.sum(jnp.abs(overlap))) / (batch * k)
     return total
 
 
@@ -245,7 +260,7 @@ class OrbitalPretrainer:
         def loss_fn(p):
             net = self._network_blocks(p, x)
             ref = reference_matrices(self.references, self.group_points, x, self.n_up, self.n_down, self.full)
-            return pretraining_loss(net, ref)
+            return pretraining_loss(net, ref, self._groups(x), len(self.references))
 
         loss, grad = jax.value_and_grad(loss_fn)(params)
         updates, optimizer_state = self.optimizer.update(grad, optimizer_state, params)
@@ -256,7 +271,11 @@ class OrbitalPretrainer:
         x = self._mixed_samples() if x is None else x
         net = self._network_blocks(self.vstate.parameters, x)
         ref = reference_matrices(self.references, self.group_points, x, self.n_up, self.n_down, self.full)
-        return float(pretraining_loss(net, ref))
+        return float(pretraining_loss(net, ref, self._groups(x), len(self.references)))
+
+    def _groups(self, x):
+        _, p = split_sample(x, self.n_up + self.n_down)
+        return _group_of(p, jnp.asarray(self.group_points, p.dtype))
 
     def _mixed_samples(self):
         """One sweep of every network chain and every reference chain, concatenated (2 n_chains, D)."""
