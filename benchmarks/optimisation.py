@@ -135,13 +135,14 @@ def plot(result: dict, path: Path) -> None:
     bloch = np.mean([b["bloch_meV_per_electron"] for b in result["bloch"]])
     for ax in axes:
         ax.axhline(bloch, color="k", ls="--", lw=1, label="Bloch determinant")
-        for label, value in EXTERNAL_MARKS[result["system"]].items():
-            ax.axhline(value, ls=":", lw=1, label=label)
+        marks = result.get("external_marks", EXTERNAL_MARKS[result["system"]])
+        for colour, (label, value) in zip(("C3", "C4", "C5"), marks.items()):
+            ax.axhline(value, ls=":", lw=1.2, color=colour, label=label)
     axes[0].set_xlabel("CPU seconds (one core, pretraining included)")
     axes[1].set_xlabel("VMC step")
     axes[0].set_ylabel("energy per electron [meV] (mean over trained V)")
     lows = [min(s["energy_meV_per_electron"] for s in r["trace"]) for r in result["runs"] if r["trace"]]
-    axes[0].set_ylim(min(lows + [bloch]) - 3, bloch + 15)
+    axes[0].set_ylim(min(lows + [bloch]) - 3, bloch + 60)
     axes[1].legend(fontsize=7)
     fig.suptitle(f"optimiser race, {result['system']} system, {result['budget_cpu_seconds']:.0f} CPU-s each", fontsize=10)
     fig.tight_layout()
@@ -159,7 +160,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clock", default="auto", choices=("auto", "cpu", "wall"))
     parser.add_argument("--output", default=None, help="JSON file (a .png plot is written next to it)")
+    parser.add_argument("--replot", default=None, help="only redraw the plot of this (possibly partial) JSON")
     args = parser.parse_args(argv)
+    if args.replot:
+        result = json.loads(Path(args.replot).read_text())
+        plot(result, Path(args.replot).with_suffix(".png"))
+        return 0
     variants = [v for v in args.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)
     if unknown:
