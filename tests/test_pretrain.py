@@ -24,6 +24,7 @@ def _tiny_run(values=(15.0,), pretrain=None):
     return build_run(config)
 
 
+@pytest.mark.slow  # about a minute of CPU (300 Adam steps with sampling)
 def test_pretraining_fits_representable_plane_wave_orbitals():
     """Target: one plane-wave orbital c_n exp(i k_n . r) per envelope wavevector k_n, with unit
     complex c_n: exactly the network's one determinant with a constant generalized orbital
@@ -41,6 +42,7 @@ def test_pretraining_fits_representable_plane_wave_orbitals():
     assert final < 1e-3 * initial, (initial, losses[-5:], final)
 
 
+@pytest.mark.slow  # about a minute of CPU (two runs built and compiled)
 def test_bloch_pretraining_reduces_the_loss_per_group_and_is_skipped_when_stored(tmp_path):
     """Two groups, each fitted to its own Bloch orbitals; a stored complete pretraining is not redone."""
     run = _tiny_run((5.0, 25.0), {"steps": 30, "learning_rate": 1e-2})
