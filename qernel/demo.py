@@ -5,7 +5,8 @@ electron at every trained V and at unseen ones, the Bloch-determinant energy (th
 of the exact non-interacting Bloch orbitals with Coulomb, :func:`qernel.reference.bloch_slater_energy`)
 and, once a Hartree-Fock solver exists, the Hartree-Fock energy; written to ``summary.json`` (a list
 of records) and drawn to ``energy.png``. The evaluation is stored in ``evaluation.json`` with the
-SHA-256 of the checkpoint it came from: an unchanged checkpoint reuses it instead of re-evaluating.
+SHA-256 of the model it came from (step and parameters): an unchanged model reuses it instead of
+re-evaluating.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from typing import Any
 __all__ = ["demo_report", "write_energy_plot", "hartree_fock_energy"]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+def _model_digest(path: Path) -> str:
+    """SHA-256 of the checkpoint's step counter and variational parameters (not of the file: a
+    resumed run that takes no step rewrites the file with an advanced sampler state)."""
+    import jax
+    import numpy as np
+
+    from .training.checkpoint import load_checkpoint
+
+    data = load_checkpoint(path)
+    digest = hashlib.sha256(str(int(data["step"])).encode())
+    for leaf in jax.tree_util.tree_leaves(data["params"]):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
     return digest.hexdigest()
 
 
@@ -54,7 +62,7 @@ def demo_report(checkpoint: str | Path, values: list[float], trained: list[float
     """
     checkpoint = Path(checkpoint)
     store = checkpoint.parent / "evaluation.json"
-    key = {"checkpoint_sha256": _sha256(checkpoint), "values": [float(v) for v in values],
+    key = {"model_sha256": _model_digest(checkpoint), "values": [float(v) for v in values],
            "n_samples": int(n_samples), "n_bloch_samples": int(n_bloch_samples)}
     if store.is_file():
         stored = json.loads(store.read_text())
