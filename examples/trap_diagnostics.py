@@ -1,7 +1,7 @@
 """Diagnostics of a trained quantum-dot model (issue 19): energy with NetKet and blocking errors,
 the virial 2T - 2U + W (zero in an eigenstate), and the spin <S^2> (0 for a singlet).
 
-    python examples/trap_diagnostics.py runs/validation/trap_n6/checkpoint.pkl --n-samples 32768
+    python examples/trap_diagnostics.py runs/validation/trap_n6/checkpoint.npz --n-samples 32768
 
 Samples are drawn on fresh thermalised chains (:func:`qernel.run.state_at_values`) in blocks of
 ``--block`` samples (bounded memory); each block's per-sample series are concatenated along the

@@ -1,7 +1,7 @@
 """Run configuration: TOML files validated before any compute.
 
 A configuration has the sections ``system``, ``parameters``, ``ansatz``, ``sampler``,
-``optimizer`` and ``run`` (see ``examples/configs/``). Every key is checked: an unknown key, a
+``optimizer`` and ``run``, and optionally ``pretrain`` (see ``examples/configs/``). Every key is checked: an unknown key, a
 wrong type or an out-of-range value raises :class:`ConfigError` naming ``section.key``.
 """
 
@@ -22,6 +22,7 @@ __all__ = [
     "SamplerConfig",
     "OptimizerConfig",
     "RunSettings",
+    "PretrainConfig",
     "RunConfig",
     "load_config",
     "config_from_dict",
@@ -188,6 +189,8 @@ class OptimizerConfig:
     diag_shift: float = 1e-2
     clip_width: float = 5.0
     max_update_norm: float | None = 1.0
+    momentum: float = 0.8
+    warmup_steps: int = 0
 
     def validate(self) -> None:
         _require(self.n_steps >= 0, "optimizer.n_steps", f"must be >= 0, got {self.n_steps}")
@@ -195,12 +198,31 @@ class OptimizerConfig:
         _require(self.learning_rate > 0, "optimizer.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.learning_rate_decay >= 0, "optimizer.learning_rate_decay",
                  f"must be >= 0 (lr / (1 + decay * step)), got {self.learning_rate_decay}")
-        _require(self.preconditioner in ("minsr", "sr", "none"), "optimizer.preconditioner",
-                 f"must be 'minsr', 'sr' or 'none', got {self.preconditioner!r}")
+        _require(self.preconditioner in ("minsr", "sr", "spring", "none"), "optimizer.preconditioner",
+                 f"must be 'minsr', 'sr', 'spring' or 'none', got {self.preconditioner!r}")
+        _require(0 <= self.momentum < 1, "optimizer.momentum", f"must lie in [0, 1) (SPRING), got {self.momentum}")
+        _require(self.warmup_steps >= 0, "optimizer.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         _require(self.diag_shift > 0, "optimizer.diag_shift", f"must be > 0, got {self.diag_shift}")
         _require(self.clip_width > 0, "optimizer.clip_width", f"must be > 0, got {self.clip_width}")
         _require(self.max_update_norm is None or self.max_update_norm > 0, "optimizer.max_update_norm",
                  f"must be > 0, got {self.max_update_norm}")
+
+
+@dataclass
+class PretrainConfig:
+    """Orbital pretraining before VMC (:mod:`qernel.training.pretrain`): ``steps`` Adam steps
+    (0: off) at ``learning_rate`` fitting the orbitals to the ``reference`` orbitals of every
+    parameter group (``"bloch"``; ``"hartree_fock"`` once available)."""
+
+    steps: int = 0
+    learning_rate: float = 3e-3
+    reference: str = "bloch"
+
+    def validate(self) -> None:
+        _require(self.steps >= 0, "pretrain.steps", f"must be >= 0, got {self.steps}")
+        _require(self.learning_rate > 0, "pretrain.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.reference in ("bloch", "hartree_fock"), "pretrain.reference",
+                 f"must be 'bloch' or 'hartree_fock', got {self.reference!r}")
 
 
 @dataclass
@@ -225,6 +247,7 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     run: RunSettings = field(default_factory=RunSettings)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def validate(self) -> "RunConfig":
         for section in dataclasses.fields(self):
@@ -244,6 +267,7 @@ _SECTIONS = {
     "sampler": SamplerConfig,
     "optimizer": OptimizerConfig,
     "run": RunSettings,
+    "pretrain": PretrainConfig,
 }
 
 

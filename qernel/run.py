@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import optax
@@ -43,6 +44,7 @@ __all__ = [
     "train",
     "config_changes",
     "RESUME_MAY_CHANGE",
+    "pretrain_orbitals",
     "evaluate_checkpoint",
     "state_at_values",
 ]
@@ -139,6 +141,10 @@ def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
     options = dict(config.ansatz.options)
     options.setdefault("dtype", config.run.dtype)
     options.setdefault("cusp_coupling", _cusp_coupling(hamiltonian))
+    if isinstance(hamiltonian, MoireHamiltonian):
+        # harmonics up to the moiré period: a supercell-periodic feature sin(2 pi m s) with m up to
+        # max|M_ij| resolves the moiré potential's own Fourier components (docs/reproduction.md)
+        options.setdefault("n_harmonics", int(np.max(np.abs(hamiltonian.supercell.matrix))))
     if isinstance(hamiltonian, HarmonicTrap):
         options.setdefault("length_scale", 1.0 / math.sqrt(hamiltonian.parameters["omega"]))
     qconfig = ansatz.QERNELConfig(**options)
@@ -160,7 +166,10 @@ def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
 
 def _optimizer(config: RunConfig) -> optax.GradientTransformation:
     o = config.optimizer
-    schedule = lambda step: o.learning_rate / (1.0 + o.learning_rate_decay * step)  # noqa: E731
+    def schedule(step):  # linear warm-up over warmup_steps, then lr / (1 + decay * step)
+        warmup = jnp.minimum(1.0, (step + 1.0) / o.warmup_steps) if o.warmup_steps else 1.0
+        return warmup * o.learning_rate / (1.0 + o.learning_rate_decay * step)
+
     base = optax.sgd(schedule) if o.kind == "sgd" else optax.adam(schedule)
     if o.max_update_norm is not None:
         return optax.chain(optax.clip_by_global_norm(o.max_update_norm), base)
@@ -195,7 +204,7 @@ def build_run(config: RunConfig | dict) -> Run:
     o = config.optimizer
     driver = FoundationVMC(
         hamiltonian, vstate, _optimizer(config),
-        preconditioner=None if o.preconditioner == "none" else o.preconditioner,
+        preconditioner=None if o.preconditioner == "none" else o.preconditioner, momentum=o.momentum,
         diag_shift=o.diag_shift, clip_width=o.clip_width, target_acceptance=s.target_acceptance,
         redraw_every=config.parameters.redraw_every, redraw_sweeps=config.parameters.thermalise_sweeps, seed=seed,
     )
@@ -283,6 +292,7 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
         if data is not None:
             run.driver.load_state_dict(data)
         else:
+            pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
             # thermalise all chains, adapting their step sizes per group on the way
             run.driver.thermalise(run.config.sampler.n_thermalise)
         run.driver.run(
@@ -290,6 +300,39 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
             progress=progress, extra={"config": run.config.to_dict()},
         )
     return run
+
+
+def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> list[float]:
+    """Fit the orbitals of ``run`` to its ``[pretrain]`` reference, every parameter group at its
+    own values (:mod:`qernel.training.pretrain`); no-op for ``pretrain.steps = 0``.
+
+    With ``output_dir``, progress is checkpointed to ``output_dir/pretrain.npz``: a stored
+    pretraining is continued (or skipped when complete) instead of redone.
+
+    Returns:
+        the loss of every step run now.
+    """
+    from .sampler import group_values
+    from .training.pretrain import OrbitalPretrainer, reference_orbitals
+
+    p = run.config.pretrain
+    if p.steps == 0:
+        return []
+    names = run.hamiltonian.conditioned_on
+    try:
+        references = reference_orbitals(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names)
+        pretrainer = OrbitalPretrainer(run.vstate, references, learning_rate=p.learning_rate,
+                                       target_acceptance=run.config.sampler.target_acceptance, seed=run.config.run.seed)
+    except ValueError as error:
+        raise ConfigError(f"pretrain: {error}") from error
+    checkpoint = None if output_dir is None else Path(output_dir) / "pretrain.npz"
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    losses = pretrainer.run(p.steps, checkpoint=checkpoint, checkpoint_every=run.config.run.checkpoint_every,
+                            progress=progress, extra={"config": run.config.to_dict()})
+    # the VMC optimizer starts from the pretrained parameters
+    run.driver.optimizer_state = run.driver.optimizer.init(run.vstate.parameters)
+    return losses
 
 
 def state_at_values(

@@ -75,7 +75,7 @@ def _base() -> dict:
         ("parameters", "values", [0.5, 1.0], "parameters.values: must be a table"),
         ("sampler", "target_acceptance", 1.5, "sampler.target_acceptance: must lie in (0, 1)"),
         ("optimizer", "learning_rate", -0.1, "optimizer.learning_rate: must be > 0"),
-        ("optimizer", "preconditioner", "kfac", "optimizer.preconditioner: must be 'minsr', 'sr' or 'none'"),
+        ("optimizer", "preconditioner", "kfac", "optimizer.preconditioner: must be 'minsr', 'sr', 'spring' or 'none'"),
         ("run", "dtype", "float16", "run.dtype: must be 'float32' or 'float64'"),
         ("sampler", "n_samples", 8, "sampler.n_samples: must be >= n_chains"),
     ],

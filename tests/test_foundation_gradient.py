@@ -138,3 +138,36 @@ def test_group_helpers():
     clipped = clip_within_groups(e, gids, 2, 5.0)
     assert float(clipped[9]) == pytest.approx(0.0 + 5 * 100.0)
     np.testing.assert_allclose(clipped[10:], jnp.arange(10.0))
+
+
+@pytest.mark.parametrize("n_groups", [1, 3])
+def test_spring_with_zero_momentum_equals_minsr(n_groups):
+    params, x, ids, e_loc = _setup(5, n_groups, per_group=6)
+    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    previous = jax.tree_util.tree_map(lambda a: jnp.ones_like(a) * 0.3, params)
+    minsr = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "minsr"))[0]
+    spring = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "spring",
+                                           momentum=0.0, previous=previous))[0]
+    np.testing.assert_allclose(spring, minsr, rtol=1e-10, atol=1e-13)
+
+
+def test_spring_solves_the_momentum_regularised_least_squares_problem():
+    """SPRING = argmin |J d - e|^2 + lambda |d - mu d_prev|^2 = (J^T J + lambda)^-1 (J^T e + lambda mu d_prev)
+    (Goldshlager, Abrahamsen, Lin 2024, eq. for the regularised update), built here by hand from
+    the textbook per-group centred Jacobian."""
+    n_groups, lam, mu = 2, 1e-2, 0.7
+    params, x, ids, e_loc = _setup(9, n_groups, per_group=5)
+    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    flat, unravel = ravel_pytree(params)
+    previous = jax.random.normal(jax.random.PRNGKey(1), flat.shape)
+    spring = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, lam, "spring",
+                                           momentum=mu, previous=unravel(previous)))[0]
+    O = jax.jacrev(lambda f: jnp.real(_model(unravel(f), x)))(flat) + 1j * jax.jacrev(
+        lambda f: jnp.imag(_model(unravel(f), x)))(flat)
+    centred = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])
+    Obar = np.sqrt(np.asarray(w))[:, None] * centred
+    J = np.concatenate([Obar.real, Obar.imag])
+    scaled = np.sqrt(np.asarray(w)) * np.asarray(dE)
+    e = np.concatenate([scaled.real, scaled.imag])
+    expected = np.linalg.solve(J.T @ J + lam * np.eye(flat.size), J.T @ e + lam * mu * np.asarray(previous))
+    np.testing.assert_allclose(spring, expected, rtol=1e-6, atol=1e-9)

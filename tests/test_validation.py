@@ -141,7 +141,7 @@ def test_trained_two_electron_dot_satisfies_virial_and_is_a_singlet(tmp_path):
 
     output = _output(tmp_path, "trap_n2")
     validate_n2(output_dir=output)
-    result = diagnose(Path(output) / "checkpoint.pkl", n_samples=65536, spin_samples=8192)
+    result = diagnose(Path(output) / "checkpoint.npz", n_samples=65536, spin_samples=8192)
     virial = result["virial_2T_minus_2U_plus_W"]
     assert virial["error_blocking"] < 0.05
     assert abs(virial["mean"]) < 4 * virial["error_blocking"], virial

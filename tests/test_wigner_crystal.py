@@ -182,7 +182,7 @@ def test_scan_of_a_tiny_3x3_filling_two_thirds_model_reports_the_k_point_columns
                   optimizer={"n_steps": 2, "learning_rate": 0.01})
     config["run"].update(output_dir=str(tmp_path / "run"), checkpoint_every=1)
     train(config_from_dict(config), progress=False)
-    result = scan_checkpoint(tmp_path / "run" / "checkpoint.pkl", "V", [0.0, 15.0, 30.0], n_samples=96,
+    result = scan_checkpoint(tmp_path / "run" / "checkpoint.npz", "V", [0.0, 15.0, 30.0], n_samples=96,
                              density_at=[30.0], n_bins=6, chunk_size=None)
     for row in result.rows:
         assert 0 <= row["order_K"] <= 1 and row["order_K_error"] >= 0 and row["order_K_noise_floor"] > 0

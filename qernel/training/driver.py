@@ -123,7 +123,7 @@ def _tree_all_finite(tree) -> bool:
 
 @partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner", "chunk_size"))
 def _update_direction(
-    apply_fun, params, model_state, samples, local_energies, group_ids, diag_shift,
+    apply_fun, params, model_state, samples, local_energies, group_ids, diag_shift, momentum=0.0, previous=None,
     *, n_groups: int, clip_width: float | None, preconditioner: str | None, chunk_size: int | None = None,
 ):
     def logpsi(p, x):
@@ -133,7 +133,8 @@ def _update_direction(
     if preconditioner is None:
         return foundation_gradient(logpsi, params, samples, centred, weights, chunk_size)
     return natural_gradient(
-        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size
+        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size,
+        momentum, previous,
     )
 
 
@@ -150,7 +151,9 @@ class FoundationVMC:
         hamiltonian: a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`.
         vstate: ``nk.vqs.MCState`` whose sampler comes from :func:`qernel.sampler.make_sampler`.
         optimizer: an optax optimizer; it receives the (natural) gradient.
-        preconditioner: ``"minsr"`` (default), ``"sr"`` or ``None`` (plain gradient).
+        preconditioner: ``"minsr"`` (default), ``"sr"``, ``"spring"`` (MinSR with momentum) or
+            ``None`` (plain gradient).
+        momentum: SPRING momentum mu in [0, 1) (``"spring"`` only).
         diag_shift: SR/MinSR diagonal shift, a float or an optax-style schedule ``step -> float``.
         clip_width: local-energy clipping width in mean absolute deviations (gradient only).
         target_acceptance: per-group Metropolis acceptance the step sizes are adapted to (None: off).
@@ -168,6 +171,7 @@ class FoundationVMC:
         optimizer: optax.GradientTransformation,
         *,
         preconditioner: str | None = "minsr",
+        momentum: float = 0.8,
         diag_shift: float | Callable[[int], float] = 1e-3,
         clip_width: float | None = 5.0,
         target_acceptance: float | None = 0.5,
@@ -176,8 +180,10 @@ class FoundationVMC:
         redraw_sweeps: int = 20,
         seed: int = 0,
     ) -> None:
-        if preconditioner not in ("minsr", "sr", None):
-            raise ValueError(f"preconditioner must be 'minsr', 'sr' or None, got {preconditioner!r}")
+        if preconditioner not in ("minsr", "sr", "spring", None):
+            raise ValueError(f"preconditioner must be 'minsr', 'sr', 'spring' or None, got {preconditioner!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         if clip_width is not None and not clip_width > 0:
             raise ValueError(f"clip_width must be > 0 or None, got {clip_width}")
         if target_acceptance is not None and not 0 < target_acceptance < 1:
@@ -187,6 +193,11 @@ class FoundationVMC:
         self.optimizer = optimizer
         self.optimizer_state = optimizer.init(vstate.parameters)
         self.preconditioner = preconditioner
+        self.momentum = float(momentum)
+        # SPRING's previous direction (zeros before the first step)
+        self.previous_direction = (
+            jax.tree_util.tree_map(jnp.zeros_like, vstate.parameters) if preconditioner == "spring" else None
+        )
         self.diag_shift = diag_shift
         self.clip_width = clip_width
         self.target_acceptance = target_acceptance
@@ -283,7 +294,7 @@ class FoundationVMC:
         return _update_direction(
             vstate._apply_fun, vstate.parameters, vstate.model_state,
             samples.reshape(-1, samples.shape[-1]), local_energies.reshape(-1), group_ids,
-            self._diag_shift(), n_groups=self.parameter_space.n_groups,
+            self._diag_shift(), self.momentum, self.previous_direction, n_groups=self.parameter_space.n_groups,
             clip_width=self.clip_width, preconditioner=self.preconditioner, chunk_size=vstate.chunk_size,
         )
 
@@ -313,6 +324,8 @@ class FoundationVMC:
             )
         vstate.parameters = new_params
         self.optimizer_state = new_opt_state
+        if self.previous_direction is not None:
+            self.previous_direction = direction
         record = {
             "step": self.step_count,
             "energy": float(np.mean([s.energy for s in stats])),
@@ -331,6 +344,7 @@ class FoundationVMC:
             "model_state": self.vstate.model_state,
             "optimizer_state": self.optimizer_state,
             "sampler_state": self.vstate.sampler_state,
+            **({"previous_direction": self.previous_direction} if self.previous_direction is not None else {}),
         }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
@@ -342,6 +356,8 @@ class FoundationVMC:
             vstate.model_state = restore_like(data["model_state"], vstate.model_state)
         self.optimizer_state = restore_like(data["optimizer_state"], self.optimizer_state)
         vstate.sampler_state = restore_like(data["sampler_state"], vstate.sampler_state)
+        if self.previous_direction is not None and data.get("previous_direction") is not None:
+            self.previous_direction = restore_like(data["previous_direction"], self.previous_direction)
         vstate.reset()
         self.step_count = int(data["step"])
 

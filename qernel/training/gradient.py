@@ -13,7 +13,13 @@ weighted Jacobian ``Obar_s = sqrt(w_s) (O_s - <O>_g(s))``, split in real and ima
     SR:    delta = (J^T J + lambda I)^-1 J^T e
     MinSR: delta = J^T (J J^T + lambda I)^-1 e        (identical; cheaper when Ns < Np)
 
-with ``J = [Re Obar; Im Obar]`` and ``e = [Re sqrt(w) dE; Im sqrt(w) dE]``. ``J^T e`` equals half
+with ``J = [Re Obar; Im Obar]`` and ``e = [Re sqrt(w) dE; Im sqrt(w) dE]``. SPRING (Goldshlager,
+Abrahamsen and Lin, J. Comput. Phys. 2024, arXiv 2401.10190; NetKet's ``VMC_SR(momentum=mu)``)
+adds momentum: it solves ``min |J delta - e|^2 + lambda |delta - mu delta_prev|^2``,
+
+    SPRING: delta = mu delta_prev + J^T (J J^T + lambda I)^-1 (e - mu J delta_prev)
+
+which is MinSR for ``mu = 0`` and equals ``(J^T J + lambda I)^-1 (J^T e + lambda mu delta_prev)``. ``J^T e`` equals half
 the energy gradient, so ``delta`` is a descent direction to be fed to an optax optimizer in place
 of the gradient. Centring ``O`` over the whole batch instead (NetKet's stock ``VMC_SR``) adds the
 bias ``sum_g w_g (E_g - E)(<O>_g - <O>)`` when groups have different energies.
@@ -132,29 +138,40 @@ def natural_gradient(
     diag_shift: float = 1e-3,
     mode: str = "minsr",
     chunk_size: int | None = None,
+    momentum: float = 0.0,
+    previous=None,
 ):
     """Natural-gradient direction with per-group centring (see module docstring).
 
     Args:
-        mode: ``"minsr"`` (solve in sample space, 2Ns x 2Ns) or ``"sr"`` (parameter space, Np x Np).
+        mode: ``"minsr"`` (solve in sample space, 2Ns x 2Ns), ``"sr"`` (parameter space, Np x Np)
+            or ``"spring"`` (MinSR with momentum).
         diag_shift: Tikhonov regulariser lambda added to the diagonal.
         chunk_size: evaluate per-sample gradients in chunks of this many samples (memory bound).
+        momentum: SPRING momentum mu in [0, 1) (``"spring"`` only; ``"sr"`` accepts it too and
+            gives the same direction).
+        previous: the previous direction delta_prev (pytree like ``params``; None: zero).
 
     Returns:
         pytree like ``params``: the update direction (to be used as the optax gradient).
     """
-    if mode not in ("minsr", "sr"):
-        raise ValueError(f"mode must be 'minsr' or 'sr', got {mode!r}")
+    if mode not in ("minsr", "sr", "spring"):
+        raise ValueError(f"mode must be 'minsr', 'sr' or 'spring', got {mode!r}")
     blocks, unravel = centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size)
     scaled = jnp.sqrt(weights) * centred_energies
     rhs_blocks = [jnp.real(scaled)] + ([jnp.imag(scaled)] if len(blocks) == 2 else [])
     J = jnp.concatenate(blocks, axis=0)
     e = jnp.concatenate(rhs_blocks, axis=0).astype(J.dtype)
-    if mode == "minsr":
+    prev = None if previous is None else ravel_pytree(previous)[0].astype(J.dtype)
+    if prev is not None:
+        e = e - momentum * (J @ prev)  # SPRING: fit only what the damped previous step does not
+    if mode in ("minsr", "spring"):
         T = J @ J.T
         a = jax.scipy.linalg.solve(T + diag_shift * jnp.eye(T.shape[0], dtype=T.dtype), e, assume_a="pos")
         delta = J.T @ a
     else:
         S = J.T @ J
         delta = jax.scipy.linalg.solve(S + diag_shift * jnp.eye(S.shape[0], dtype=S.dtype), J.T @ e, assume_a="pos")
+    if prev is not None:
+        delta = delta + momentum * prev
     return unravel(delta)
