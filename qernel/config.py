@@ -330,15 +330,20 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return RunConfig(**sections).validate()
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a TOML configuration file."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The raw tables of a TOML configuration file (a missing file or bad TOML: :class:`ConfigError`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML configuration file."""
+    data = read_toml(path)
     config = config_from_dict(data)
     _check_fixed_values_of_carried_parameters(data.get("system", {}), config)
     return config

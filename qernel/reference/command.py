@@ -102,17 +102,9 @@ def validate_reference_inputs(system, method: str, bands: int | None, values: di
 
 def load_system(path):
     """The validated ``[system]`` table of a configuration file (other sections are not needed here)."""
-    import tomllib
+    from ..config import config_from_dict, read_toml
 
-    from ..config import ConfigError, config_from_dict
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"configuration file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+    data = read_toml(path)
     return config_from_dict({"system": data.get("system", {}), "parameters": {"type": "none"}}).system
 
 
