@@ -160,8 +160,10 @@ def _cmd_demo(args) -> int:
     write_energy_plot(records, out / "energy.png", "QERNEL demo: WSe2/WS2, filling 1, 2x2, N=4, eps=10")
     print("\nE: trained QERNEL model (per electron). E_Bloch: Slater determinant of the exact non-interacting")
     print("Bloch orbitals, Coulomb included (a variational upper bound the model should beat); sigmas: the")
-    print("difference in combined error bars. E_HF: Hartree-Fock (not available yet). E_0: exact energy without")
-    print("Coulomb. Coulomb energies include the neutralising background (Ewald), hence negative.")
+    print("difference in combined error bars. E_HF: self-consistent Hartree-Fock (the best single determinant")
+    print("found; plane waves, no sampling error). E_0: exact energy without Coulomb. Coulomb energies include")
+    print("the neutralising background (Ewald), hence negative. Variational order: the model should be below")
+    print("E_HF <= E_Bloch.")
     print(f"wrote {out / 'summary.json'} and {out / 'energy.png'}")
     print("Checkpoint and log in", args.output_dir)
     return 0

@@ -36,10 +36,15 @@ def _model_digest(path: Path) -> str:
 
 
 def hartree_fock_energy(hamiltonian, V: float) -> tuple[float, float] | None:
-    """Hartree-Fock energy (meV, total) and its error at depth V, or None while qernel has no
-    Hartree-Fock solver. The one place to plug it in: the summary gains its column automatically."""
-    del hamiltonian, V
-    return None
+    """Self-consistent Hartree-Fock energy (meV, total) at depth V and its error (0: a plane-wave
+    energy, no sampling), lowest of the solver's starts (:func:`qernel.reference.hartree_fock`);
+    None for a Hamiltonian it does not cover."""
+    from .hamiltonian import MoireHamiltonian
+    from .reference.hartree_fock import hartree_fock
+
+    if not isinstance(hamiltonian, MoireHamiltonian):
+        return None
+    return hartree_fock(hamiltonian, V=V).energy_meV, 0.0
 
 
 def demo_report(checkpoint: str | Path, values: list[float], trained: list[float], *, n_samples: int = 4096,
