@@ -54,7 +54,7 @@ _FORMAT = "qernel-checkpoint"
 _FORMAT_VERSION = 2
 _META = "__metadata__"
 #: Top-level payload entries stored as array trees; every other entry must be JSON.
-_TREES = ("params", "model_state", "optimizer_state", "sampler_state")
+_TREES = ("params", "model_state", "optimizer_state", "sampler_state", "reference_sampler_state")  # the last: pretraining
 
 
 class CheckpointError(RuntimeError):
