@@ -159,3 +159,16 @@ def test_old_pickle_checkpoint_converts_and_resumes_exactly(tmp_path, monkeypatc
     data = resumed.restore(new)
     assert data["config"] == {"a": 1} and resumed.step_count == 2
     assert resumed.step()["energy"] == expected
+
+
+def test_spring_and_pretraining_trees_are_stored_as_arrays(tmp_path):
+    """SPRING's previous direction and the pretraining's reference sampler state are pytrees of
+    arrays (not JSON metadata): both round-trip through the npz checkpoint."""
+    direction = {"det": {"w": np.arange(24.0).reshape(8, 3) + 1j}}
+    reference = {"rule": np.ones(2), "n_steps": np.array(7)}
+    path = save_checkpoint(tmp_path / "c.npz", {"step": 3, "params": MODEL, "previous_direction": direction,
+                                                 "reference_sampler_state": reference})
+    data = load_checkpoint(path)
+    assert data["step"] == 3
+    np.testing.assert_array_equal(np.asarray(list(data["previous_direction"].values())[0]), direction["det"]["w"])
+    assert sorted(np.ravel(v).tolist() for v in data["reference_sampler_state"].values()) == [[1.0, 1.0], [7]]

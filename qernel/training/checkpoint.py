@@ -54,7 +54,8 @@ _FORMAT = "qernel-checkpoint"
 _FORMAT_VERSION = 2
 _META = "__metadata__"
 #: Top-level payload entries stored as array trees; every other entry must be JSON.
-_TREES = ("params", "model_state", "optimizer_state", "sampler_state")
+_TREES = ("params", "model_state", "optimizer_state", "sampler_state", "previous_direction",  # SPRING
+          "reference_sampler_state")  # pretraining
 
 
 class CheckpointError(RuntimeError):

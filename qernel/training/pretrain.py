@@ -5,12 +5,15 @@ Before VMC, FermiNet-family codes fit the network's orbitals to Hartree-Fock orb
 foundation model every parameter group g carries its own reference orbital set (the reference
 at that group's Hamiltonian parameters). The loss is
 
-    L = mean_{samples s, determinants d} sum_{i, j} |Phi_d[s, i, j] - exp(i theta_gdj) Phi_ref,g(s)[s, i, j]|^2,
+    L = mean_{groups g, determinants d} min_U sum_{s in g} ||Phi_ref,g[s] W_g - Phi_d[s] U||^2 / n,
 
 with ``Phi_d`` the network's (generalized) orbital matrix of determinant d and ``Phi_ref`` the
-reference orbital matrix of the sample's group, each column's phase theta free (minimised in
-closed form: solvers fix eigenvectors only up to a phase, see :func:`pretraining_loss`): block diagonal (up orbitals on up rows, down
-orbitals on down rows) for a full N x N determinant, one block per spin otherwise. The samples are
+reference orbital matrix of the sample's group whitened over the group's samples by W_g, U a
+free complex n x n matrix per group,
+determinant and block (least squares in closed form: the determinant depends only on the span of
+its orbitals, and solvers fix a degenerate multiplet only up to a rotation, see
+:func:`pretraining_loss`): block diagonal (up orbitals on up rows, down orbitals on down rows) for
+a full N x N determinant, one block per spin otherwise. The samples are
 a mixture: half from the network's own chains (|psi_net|^2; these chains are then thermalised for
 VMC) and half from the reference determinant (|psi_ref,g|^2), as FermiNet does, so that the fit
 covers where both states live.
@@ -111,6 +114,8 @@ def orbital_matrices(model: hk.Transformed, params, x) -> list[jax.Array]:
     captured: list = []
 
     def interceptor(next_fun, args, kwargs, context):
+        if isinstance(context.module, Orbitals) and context.method_name == "slogdets":
+            context.module(*args, **kwargs)  # fused determinant: build the same matrices (same parameters) to capture them
         out = next_fun(*args, **kwargs)
         if isinstance(context.module, Orbitals) and context.method_name == "__call__":
             captured.append(out)
@@ -162,36 +167,60 @@ def reference_matrices(references, group_points, x, n_up: int, n_down: int, full
 
 
 def pretraining_loss(network_blocks: list[jax.Array], reference_blocks: list[jax.Array], groups=None,
-                     n_groups: int = 1) -> jax.Array:
-    """``mean_{s, d} sum_ij |Phi_net - exp(i theta_{g d j}) Phi_ref|^2``, minimised over one phase
-    per group g, determinant d and orbital (column) j.
+                     n_groups: int = 1, jitter: float = 1e-10) -> jax.Array:
+    """``mean_{g, d} min_U sum_{s in g} ||Phi_ref[s] W_g - Phi_net,d[s] U||^2 / n``, the reference
+    whitened over the group's samples (``W_g = (sum_{s in g} Phi_ref^H Phi_ref)^{-1/2}``).
 
-    Eigenvector solvers fix every reference orbital only up to a phase, differently at every V; a
-    phase per column changes the determinant by a global phase only. Minimising over it (closed
-    form: ``theta = arg sum conj(Phi_ref) Phi_net`` over the group's samples) lets the network keep
-    one smooth gauge across V instead of learning the solver's arbitrary phases.
+    A Slater determinant depends only on the span of its orbitals, and an eigensolver fixes the
+    orbitals of a degenerate multiplet (e.g. the three M points of a 2x2 cell) only up to an
+    arbitrary rotation that differs from one V to the next. Minimising over one complex n x n
+    matrix U per group g, determinant d and block (closed-form least squares on the group's
+    samples), with the reference whitened, makes the loss invariant to any invertible linear
+    recombination of the reference orbitals (and of the network's), so the network can keep one
+    smooth set of orbitals across V. The reference is regressed onto the network (not the
+    reverse), so a collapsing network is penalised, not rewarded: with ``G_net = sum_s
+    Phi_net^H Phi_net``, ``G_ref = sum_s Phi_ref^H Phi_ref`` and ``C = sum_s Phi_net^H Phi_ref``
+    (n x n, summed over the group's samples) the loss is ``1 - tr(G_ref^{-1} C^H G_net^{-1} C) / n``
+    = the mean squared sine of the principal angles between the two column spans (over the
+    samples): 0 when the network spans the reference exactly, >= (n - rank) / n for a network of
+    lower rank, at most 1.
 
     Args:
-        network_blocks: list of (B, K, n, n) network orbital matrices.
+        network_blocks: list of (B, K, n, n) network orbital matrices (rows: electrons, columns: orbitals).
         reference_blocks: list of (B, n, n) reference matrices (same order and sizes).
         groups: (B,) group index of every sample (None: one group).
         n_groups: number of groups.
+        jitter: relative Tikhonov regularisation of both Gram matrices (keeps the solves finite
+            for a rank-deficient network or an empty group).
     """
     if len(network_blocks) != len(reference_blocks):
         raise ValueError(
             f"the network has {len(network_blocks)} orbital block(s), the reference {len(reference_blocks)}"
         )
+
+    def regularised(gram):
+        scale = jnp.real(jnp.trace(gram, axis1=-2, axis2=-1))[..., None, None] / gram.shape[-1]
+        return gram + (jitter * scale + 1e-300) * jnp.eye(gram.shape[-1], dtype=gram.dtype)
+
     total = 0.0
+    terms = 0
     for net, ref in zip(network_blocks, reference_blocks):
         if net.shape[-2:] != ref.shape[-2:]:
             raise ValueError(f"network orbital block {net.shape[-2:]} does not match the reference {ref.shape[-2:]}")
-        batch, k = net.shape[:2]
+        batch, k, _, n = net.shape
         ids = jnp.zeros(batch, dtype=jnp.int32) if groups is None else groups
-        overlap = jnp.sum(jnp.conj(ref)[:, None] * net, axis=-2)  # (B, K, n_cols)
-        overlap = jax.ops.segment_sum(overlap, ids, num_segments=n_groups)  # (G, K, n_cols)
-        norms = jnp.sum(jnp.abs(net) ** 2) + k * jnp.sum(jnp.abs(ref) ** 2)
-        total = total + (norms - 2.0 * jnp.sum(jnp.abs(overlap))) / (batch * k)
-    return total
+        sums = partial(jax.ops.segment_sum, segment_ids=ids, num_segments=n_groups)
+        gram_net = regularised(sums(jnp.einsum("bkia,bkic->bkac", jnp.conj(net), net)))  # (G, K, n, n)
+        cross = sums(jnp.einsum("bkia,bic->bkac", jnp.conj(net), ref))  # (G, K, n, n)
+        gram_ref = regularised(sums(jnp.einsum("bia,bic->bac", jnp.conj(ref), ref)))  # (G, n, n)
+        fit = jnp.linalg.solve(gram_net, cross)  # the least-squares U of the unwhitened reference
+        explained = jnp.real(jnp.trace(jnp.linalg.solve(gram_ref[:, None], jnp.conj(jnp.swapaxes(cross, -1, -2)) @ fit),
+                                       axis1=-2, axis2=-1))  # (G, K)
+        present = sums(jnp.ones(batch)) > 0  # groups without samples in this batch do not count
+        residual = 1.0 - explained / n
+        total = total + jnp.sum(jnp.where(present[:, None], residual, 0.0)) / jnp.maximum(jnp.sum(present), 1)
+        terms += k
+    return total / terms
 
 
 class OrbitalPretrainer:
