@@ -29,12 +29,12 @@ DEMO_CONFIG = {
     "ansatz": {"kind": "qernel", "n_layers": 2, "width": 16, "num_heads": 2, "num_kv_heads": 1,
                "num_experts": 2, "top_k": 1, "n_determinants": 1, "film_hidden": 16, "n_harmonics": 2},
     "sampler": {"n_chains": 64, "n_samples": 512, "n_discard_per_chain": 4, "n_thermalise": 50},
-    "optimizer": {"n_steps": 150, "learning_rate": 0.3, "learning_rate_decay": 0.0, "preconditioner": "minsr",
-                  "diag_shift": 1e-2, "max_update_norm": 0.5},
+    "optimizer": {"n_steps": 150, "learning_rate": 0.3, "learning_rate_decay": 0.0, "preconditioner": "spring",
+                  "momentum": 0.8, "warmup_steps": 10, "diag_shift": 1e-2, "max_update_norm": 0.5},
     "run": {"seed": 0, "output_dir": "runs/demo", "checkpoint_every": 25},
-    # No orbital pretraining in the demo yet: pretraining to the Bloch orbitals of each trained V
-    # (whose degenerate multiplets are fixed only up to an arbitrary rotation per V) made the
-    # model 12 meV per electron worse at the unseen V = 5 and 20 (docs/benchmarks.md).
+    # orbital pretraining to the Bloch orbitals of each trained V (span-invariant loss), then SPRING:
+    # lower than plain MinSR at every V, trained and unseen (docs/benchmarks.md)
+    "pretrain": {"steps": 1000, "learning_rate": 1e-2, "reference": "bloch"},
 }
 
 
