@@ -261,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="energy unit label of the plots (default: the Hamiltonian's, meV moiré, Ha trap/gas)")
     p.set_defaults(func=_cmd_scan)
     p = sub.add_parser("reference", help="Bloch, Hartree-Fock or band-projected ED references of a moiré config")
-    p.add_argument("config")
-    p.add_argument("--method", choices=("bloch", "hf", "ed"), required=True)
+    p.add_argument("config", help="a TOML configuration; its [system] table (moiré) is used")
+    p.add_argument("--method", choices=("bloch", "hf", "ed"), required=True,
+                   help="bloch: Slater determinant of non-interacting Bloch orbitals; hf: self-consistent "
+                        "Hartree-Fock; ed: band-projected exact diagonalisation")
     p.add_argument("--bands", type=int, default=None, help="bands per k-point (ED only; default 1)")
     p.add_argument("--param", action="append", help="V=v1,v2,... or V=start:stop:count (meV); default system.V")
     p.add_argument("--cutoff", type=float, default=None, help="plane-wave cutoff |G|max/|g1| (default 3)")
