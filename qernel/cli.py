@@ -1,4 +1,6 @@
-"""The ``qernel`` command line: ``train``, ``evaluate``, ``demo``.
+"""The ``qernel`` command line.
+
+Usage::
 
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
                              [--distributed [--coordinator H:P --num-processes N --process-id I]]

@@ -6,6 +6,7 @@ reference at each V and prints a table (meV); ``--json`` writes ``{"method", "sy
 unit-named keys.
 
 Methods:
+
 * ``bloch``: the Slater determinant of the lowest non-interacting levels (Bloch states), its energy under the
   interacting Hamiltonian evaluated exactly in the plane-wave basis (the Monte Carlo version is
   :func:`qernel.reference.bloch_slater_energy`; the tests check the two conventions agree). For an open shell the
