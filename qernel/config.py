@@ -212,7 +212,8 @@ class OptimizerConfig:
 class PretrainConfig:
     """Orbital pretraining before VMC (:mod:`qernel.training.pretrain`): ``steps`` Adam steps
     (0: off) at ``learning_rate`` fitting the orbitals to the ``reference`` orbitals of every
-    parameter group (``"bloch"``; ``"hartree_fock"`` once available)."""
+    parameter group (``"bloch"``: non-interacting Bloch orbitals; ``"hartree_fock"``:
+    self-consistent Hartree-Fock orbitals, runs carrying V only)."""
 
     steps: int = 0
     learning_rate: float = 3e-3

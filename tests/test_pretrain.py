@@ -67,10 +67,26 @@ def test_pretrain_config_is_validated():
         config_from_dict({**base, "pretrain": {"learning_rate": -1.0}})
 
 
-def test_hartree_fock_reference_names_its_absence():
+def test_hartree_fock_reference_is_the_self_consistent_determinant_of_each_group():
+    """Per group, the pretraining target spans the Hartree-Fock orbitals at that group's V (checked
+    on random positions against an independent call of the solver), which differ from the Bloch
+    orbitals once the interaction matters; a run carrying more than V is refused by name."""
+    from qernel.reference.hartree_fock import hartree_fock
+
     run = _tiny_run()
-    with pytest.raises(ValueError, match="hartree_fock"):
-        reference_orbitals(run.hamiltonian, "hartree_fock", np.array([[15.0]]), ("V",))
+    hamiltonian = run.hamiltonian
+    refs = reference_orbitals(hamiltonian, "hartree_fock", np.array([[5.0], [25.0]]), ("V",))
+    positions = np.random.default_rng(0).uniform(0, 3, size=(24, 2))  # more points than orbitals: spans are testable
+    for (up, _), V in zip(refs, (5.0, 25.0)):
+        expected = hartree_fock(hamiltonian, V=V).orbitals_up(positions)
+        # same span: the least-squares fit of one set by the other is exact
+        mixing, *_ = np.linalg.lstsq(expected, up(positions), rcond=None)
+        np.testing.assert_allclose(expected @ mixing, up(positions), atol=1e-8)
+    bloch = hamiltonian.noninteracting_ground_state(V=25.0).orbitals_up(positions)
+    mixing, *_ = np.linalg.lstsq(bloch, refs[1][0](positions), rcond=None)
+    assert np.abs(bloch @ mixing - refs[1][0](positions)).max() > 1e-3
+    with pytest.raises(ValueError, match="hartree_fock.*carry V only"):
+        reference_orbitals(hamiltonian, "hartree_fock", np.array([[15.0, 45.0]]), ("V", "phi"))
 
 
 def test_reference_matrices_are_block_diagonal_for_a_full_determinant():
