@@ -138,7 +138,9 @@ def _perturbed(params, seed):
     )
 
 
-@pytest.mark.parametrize("system", ["moire_complex", "trap_real"])
+@pytest.mark.parametrize(
+    "system", [pytest.param("moire_complex", marks=pytest.mark.slow), "trap_real"]  # moiré: ~3 min of Hessian
+)
 def test_fused_qernel_local_kinetic_energy_matches_hessian_trace(system):
     """The forward Laplacian of the whole QERNEL model (fused GELU, attention and Jastrow-pair
     rules, the fused orbital-matrix slogdet) equals -1/2 (tr Hess + grad^2) by jax.hessian. Both spin

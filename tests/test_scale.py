@@ -113,6 +113,7 @@ def _fixed_samples(ham, n_chains: int, length: int, values) -> jax.Array:
     return jnp.asarray(np.concatenate([positions, carried], axis=-1))
 
 
+@pytest.mark.slow  # ~2 min; the default suite keeps test_ansatz_model.py::test_150_electrons_finite
 def test_150_electron_energy_is_chunked_and_matches_unchunked():
     ham, model, sampler = _moire_150()
     assert (ham.n_electrons, ham.n_up, ham.n_down) == (150, 75, 75)

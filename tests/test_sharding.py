@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 WORKER = Path(__file__).parent / "_sharding_worker.py"
 
@@ -41,6 +42,7 @@ def _assert_close(actual, expected, rtol: float) -> None:
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * np.max(np.abs(expected)))
 
 
+@pytest.mark.slow  # ~5 min under load; the default suite keeps the two-process test (tests/test_distributed.py)
 def test_two_devices_match_one_device(tmp_path):
     one = _run_worker(1, tmp_path / "one")
     two = _run_worker(2, tmp_path / "two")

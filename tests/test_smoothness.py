@@ -63,7 +63,9 @@ def _signed_psi(model, params):
     return psi
 
 
-@pytest.mark.parametrize("routing", ["parameters", "tokens_soft"])
+@pytest.mark.parametrize(
+    "routing", [pytest.param("parameters", marks=pytest.mark.slow), "tokens_soft"]  # ~2.5 min each; one by default
+)
 def test_line_scans_show_no_kink_at_perturbed_parameters(routing):
     config = CONFIG if routing == "parameters" else CONFIG.replace(routing="tokens_soft", top_k=4)
     hilbert = ElectronHilbert(2, 1, CELL, ("V",))
