@@ -5,10 +5,12 @@ Usage::
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
                              [--distributed [--coordinator H:P --num-processes N --process-id I]]
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--block-size 4096] [--json OUT]
+    qernel evaluate --pretrained NAME [--param V=7,21] ...   |   qernel evaluate --list-pretrained
     qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
     qernel demo [--output-dir DIR] [--steps N]
     qernel reference CONFIG.toml --method {bloch,hf,ed} [--bands N] [--param V=0:30:7] [--json OUT]
     qernel convert-checkpoint OLD.pkl NEW.npz
+    qernel export-pretrained CHECKPOINT NAME [--config-file CONFIG.toml] [--description TEXT]
 """
 
 from __future__ import annotations
@@ -102,9 +104,24 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    if args.list_pretrained:
+        from .pretrained import describe, list_pretrained
+
+        records = list_pretrained()
+        print("\n".join(describe(r) for r in records) if records else "no pretrained models installed")
+        return 0
+    if (args.checkpoint is None) == (args.pretrained is None):
+        raise SystemExit("qernel evaluate: give either CHECKPOINT or --pretrained NAME (see --list-pretrained)")
+    checkpoint = args.checkpoint
+    if args.pretrained is not None:
+        from .pretrained import describe, pretrained_checkpoint
+        from .training.checkpoint import load_checkpoint
+
+        checkpoint = pretrained_checkpoint(args.pretrained)
+        print(describe({"name": args.pretrained, "provenance": load_checkpoint(checkpoint)["provenance"]}))
     from .run import evaluate_checkpoint
 
-    records = evaluate_checkpoint(args.checkpoint, _parse_params(args.param), n_samples=args.n_samples,
+    records = evaluate_checkpoint(checkpoint, _parse_params(args.param), n_samples=args.n_samples,
                                   block_size=args.block_size)
     unit = records[0]["unit"] if records else ""
     if args.unit is not None and args.unit != unit:
@@ -220,6 +237,15 @@ def _cmd_convert_checkpoint(args) -> int:
     return 0
 
 
+def _cmd_export_pretrained(args) -> int:
+    from .pretrained import export_pretrained
+
+    path = export_pretrained(args.checkpoint, args.name, config_file=args.config_file, description=args.description,
+                             directory=args.directory)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -240,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", help="energies of a trained model at chosen parameter values")
-    p.add_argument("checkpoint", help="checkpoint.npz written by 'qernel train'")
+    p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint.npz written by 'qernel train'")
+    p.add_argument("--pretrained", default=None, metavar="NAME",
+                   help="evaluate a model shipped with qernel instead of a checkpoint (see --list-pretrained)")
+    p.add_argument("--list-pretrained", action="store_true", help="list the shipped models and exit")
     p.add_argument("--param", action="append",
                    help="NAME=v1,v2,... or NAME=start:stop:count (repeatable; default: the training grid)")
     p.add_argument("--n-samples", type=int, default=None,
@@ -282,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", help="the old checkpoint.pkl")
     p.add_argument("new", help="the .npz checkpoint to write (e.g. the run's output_dir/checkpoint.npz)")
     p.set_defaults(func=_cmd_convert_checkpoint)
+    p = sub.add_parser("export-pretrained", help="package a trained checkpoint as a pretrained model")
+    p.add_argument("checkpoint", help="checkpoint.npz of a finished run (its log.jsonl gives the training time)")
+    p.add_argument("name", help="model name (letters, digits, '_', '-')")
+    p.add_argument("--config-file", default=None, help="repository-relative path of the config it was trained from")
+    p.add_argument("--description", default="", help="one line shown by 'qernel evaluate --list-pretrained'")
+    p.add_argument("--directory", default=None, help="target directory (default: qernel/pretrained_models)")
+    p.set_defaults(func=_cmd_export_pretrained)
     return parser
 
 

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import runpy
 import sys
 import tomllib
@@ -226,6 +227,25 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
     assert all(math.isfinite(r["energy"]) and r["energy"] > 2 * r["parameters"]["omega"] for r in records)
     assert main(["evaluate", str(checkpoint), "--param", "V=5"]) == 2
     assert "unknown parameter" in capsys.readouterr().err
+
+    # packaged as a pretrained model: listed with its provenance, evaluated by name to the same numbers
+    shelf = tmp_path / "shelf"
+    assert main(["export-pretrained", str(checkpoint), "tiny_trap", "--config-file", "tiny.toml",
+                 "--description", "tiny test model", "--directory", str(shelf)]) == 0
+    os.environ["QERNEL_PRETRAINED_DIR"] = str(shelf)
+    try:
+        capsys.readouterr()
+        assert main(["evaluate", "--list-pretrained"]) == 0
+        listed = capsys.readouterr().out
+        assert "tiny_trap: tiny test model" in listed and "2 steps" in listed, listed
+        again = tmp_path / "energies_pretrained.json"
+        assert main(["evaluate", "--pretrained", "tiny_trap", "--param", "omega=0.6,0.8", "--n-samples", "64",
+                     "--json", str(again)]) == 0
+        assert json.loads(again.read_text()) == records
+        assert main(["evaluate", "--pretrained", "nonexistent"]) == 2
+        assert "available: tiny_trap" in capsys.readouterr().err
+    finally:
+        del os.environ["QERNEL_PRETRAINED_DIR"]
 
     # resume to a longer run: the log continues, the checkpoint advances
     longer = _write_config(tmp_path, "tiny3.toml", optimizer={"n_steps": 3})
