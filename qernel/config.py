@@ -26,6 +26,7 @@ __all__ = [
     "RunConfig",
     "load_config",
     "config_from_dict",
+    "SECTION_DEFAULTS",
 ]
 
 
@@ -212,12 +213,12 @@ class OptimizerConfig:
 class PretrainConfig:
     """Orbital pretraining before VMC (:mod:`qernel.training.pretrain`): ``steps`` Adam steps
     (0: off) at ``learning_rate`` fitting the orbitals to the ``reference`` orbitals of every
-    parameter group (``"bloch"``: non-interacting Bloch orbitals; ``"hartree_fock"``:
-    self-consistent Hartree-Fock orbitals, runs carrying V only)."""
+    parameter group (``"hartree_fock"``, the default: self-consistent Hartree-Fock orbitals, moiré runs
+    carrying V only; ``"bloch"``: non-interacting Bloch orbitals)."""
 
     steps: int = 0
     learning_rate: float = 3e-3
-    reference: str = "bloch"
+    reference: str = "hartree_fock"
 
     def validate(self) -> None:
         _require(self.steps >= 0, "pretrain.steps", f"must be >= 0, got {self.steps}")
@@ -253,6 +254,13 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate()
+        if self.pretrain.steps > 0:  # checked here: the reference is built only after the model compiled
+            _require(self.system.kind == "moire", "pretrain.steps",
+                     f"orbital pretraining needs reference orbitals, available for moiré systems only (system.kind = "
+                     f"{self.system.kind!r}); set pretrain.steps = 0")
+            carried = set(self.parameters.values) | set(self.parameters.low) if self.parameters.type != "none" else set()
+            _require(self.pretrain.reference != "hartree_fock" or carried <= {"V"}, "pretrain.reference",
+                     f"'hartree_fock' supports runs that carry V only, this one carries {sorted(carried)}; use 'bloch'")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,13 +314,42 @@ def _check_type(value, annotation, key: str):
     return value
 
 
+#: What a section *left out* of a configuration stands for: the CPU recipe measured on a 2-core,
+#: 24 GB machine (docs/benchmarks.md: orbital pretraining + SPRING; a 2-block, width-32 QERNEL model
+#: of ~30k parameters takes about 6 s of one core per step at N = 6 and 1024 samples, against a
+#: Jacobian of 19 GB for the paper-sized :class:`~qernel.ansatz.QERNELConfig` defaults). A key left
+#: out of a section that *is* given takes the dataclass default instead. ``pretrain`` applies to
+#: moiré systems only (the reference orbitals exist there); ``parameters``: no carried parameter,
+#: one state at the ``[system]`` values.
+SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "parameters": {"type": "none"},
+    "ansatz": {"kind": "qernel", "n_layers": 2, "width": 32, "num_heads": 4, "num_kv_heads": 2, "num_experts": 4,
+               "top_k": 2, "n_determinants": 2, "film_hidden": 32},
+    "optimizer": {"n_steps": 200, "learning_rate": 0.3, "learning_rate_decay": 1e-3, "preconditioner": "spring",
+                  "momentum": 0.8, "warmup_steps": 10, "diag_shift": 1e-2, "max_update_norm": 0.5},
+    "pretrain": {"steps": 1000, "learning_rate": 1e-2, "reference": "hartree_fock"},
+}
+
+
+def _with_section_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    kind = (data.get("system") or {}).get("kind", "moire") if isinstance(data.get("system", {}), dict) else None
+    for name, default in SECTION_DEFAULTS.items():
+        if name in data or (name == "pretrain" and kind != "moire"):
+            continue
+        data[name] = dict(default)
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Build and validate a :class:`RunConfig` from nested dicts (e.g. parsed TOML)."""
+    """Build and validate a :class:`RunConfig` from nested dicts (e.g. parsed TOML); a section
+    left out stands for its :data:`SECTION_DEFAULTS` (when it has one)."""
     if not isinstance(data, dict):
         raise ConfigError(f"configuration must be a table of sections, got {type(data).__name__}")
     unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; allowed: {sorted(_SECTIONS)}")
+    data = _with_section_defaults(data)
     sections = {}
     for name, cls in _SECTIONS.items():
         raw = data.get(name, {})

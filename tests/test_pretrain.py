@@ -45,11 +45,11 @@ def test_pretraining_fits_representable_plane_wave_orbitals():
 @pytest.mark.slow  # about a minute of CPU (two runs built and compiled)
 def test_bloch_pretraining_reduces_the_loss_per_group_and_is_skipped_when_stored(tmp_path):
     """Two groups, each fitted to its own Bloch orbitals; a stored complete pretraining is not redone."""
-    run = _tiny_run((5.0, 25.0), {"steps": 30, "learning_rate": 1e-2})
+    run = _tiny_run((5.0, 25.0), {"steps": 30, "learning_rate": 1e-2, "reference": "bloch"})
     losses = pretrain_orbitals(run, tmp_path, progress=False)
     assert len(losses) == 30 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
     assert (tmp_path / "pretrain.npz").is_file()
-    again = _tiny_run((5.0, 25.0), {"steps": 30, "learning_rate": 1e-2})
+    again = _tiny_run((5.0, 25.0), {"steps": 30, "learning_rate": 1e-2, "reference": "bloch"})
     assert pretrain_orbitals(again, tmp_path, progress=False) == []
     np.testing.assert_array_equal(
         np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(again.vstate.parameters)]),
@@ -65,6 +65,27 @@ def test_pretrain_config_is_validated():
         config_from_dict({**base, "pretrain": {"reference": "dft"}})
     with pytest.raises(ConfigError, match="pretrain.learning_rate"):
         config_from_dict({**base, "pretrain": {"learning_rate": -1.0}})
+    with pytest.raises(ConfigError, match="pretrain.reference: 'hartree_fock' supports runs that carry V only"):
+        config_from_dict({**base, "parameters": {"type": "grid", "values": {"V": [15.0], "phi": [45.0]}},
+                          "pretrain": {"steps": 10}})
+    trap = {"system": {"kind": "trap", "n_electrons": 2}, "pretrain": {"steps": 10}}
+    with pytest.raises(ConfigError, match="pretrain.steps: orbital pretraining needs reference orbitals"):
+        config_from_dict(trap)
+    assert config_from_dict({"system": {"kind": "trap", "n_electrons": 2}}).pretrain.steps == 0  # not moiré: none
+
+
+def test_a_left_out_section_stands_for_the_measured_cpu_recipe():
+    """Only [system]: one state at the system's V, the CPU-sized model, SPRING, Hartree-Fock
+    pretraining; a section that is given keeps the dataclass defaults for the keys it leaves out."""
+    from qernel.config import SECTION_DEFAULTS
+
+    config = config_from_dict({"system": {"kind": "moire", "supercell": 3, "n_electrons": 6, "eps": 5.0}})
+    assert config.parameters.type == "none"
+    assert config.optimizer.preconditioner == "spring" and config.pretrain.reference == "hartree_fock"
+    assert config.pretrain.steps == SECTION_DEFAULTS["pretrain"]["steps"] > 0
+    assert config.ansatz.options["width"] == SECTION_DEFAULTS["ansatz"]["width"]
+    given = config_from_dict({"system": {"kind": "moire"}, "optimizer": {"n_steps": 3}, "pretrain": {"steps": 0}})
+    assert given.optimizer.preconditioner == "minsr" and given.optimizer.n_steps == 3
 
 
 def test_hartree_fock_reference_is_the_self_consistent_determinant_of_each_group():

@@ -179,7 +179,7 @@ def test_scan_of_a_tiny_3x3_filling_two_thirds_model_reports_the_k_point_columns
     config = load_config(EXAMPLES / "moire_nu23_3x3.toml").to_dict()
     config.update(parameters={"type": "grid", "values": {"V": [0.0, 30.0]}}, ansatz=dict(TINY_ANSATZ, n_harmonics=3),
                   sampler={"n_chains": 8, "n_samples": 16, "n_thermalise": 2, "n_discard_per_chain": 1},
-                  optimizer={"n_steps": 2, "learning_rate": 0.01})
+                  optimizer={"n_steps": 2, "learning_rate": 0.01}, pretrain={"steps": 0})
     config["run"].update(output_dir=str(tmp_path / "run"), checkpoint_every=1)
     train(config_from_dict(config), progress=False)
     result = scan_checkpoint(tmp_path / "run" / "checkpoint.npz", "V", [0.0, 15.0, 30.0], n_samples=96,
