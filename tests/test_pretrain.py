@@ -106,6 +106,11 @@ def test_hartree_fock_reference_is_the_self_consistent_determinant_of_each_group
     bloch = hamiltonian.noninteracting_ground_state(V=25.0).orbitals_up(positions)
     mixing, *_ = np.linalg.lstsq(bloch, refs[1][0](positions), rcond=None)
     assert np.abs(bloch @ mixing - refs[1][0](positions)).max() > 1e-3
+    # a run carrying no parameter: one group at the Hamiltonian's own values
+    (single,) = reference_orbitals(hamiltonian, "hartree_fock", np.zeros((1, 0)), ())
+    own = hartree_fock(hamiltonian).orbitals_up(positions)
+    mixing, *_ = np.linalg.lstsq(own, single[0](positions), rcond=None)
+    np.testing.assert_allclose(own @ mixing, single[0](positions), atol=1e-8)
     with pytest.raises(ValueError, match="hartree_fock.*carry V only"):
         reference_orbitals(hamiltonian, "hartree_fock", np.array([[15.0, 45.0]]), ("V", "phi"))
 

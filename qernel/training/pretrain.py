@@ -84,7 +84,9 @@ def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequen
         raise ValueError(
             f"pretraining needs reference orbitals, available for moiré systems only; got {type(hamiltonian).__name__}"
         )
-    values = np.asarray(values, dtype=float).reshape(-1, len(names))
+    values = np.asarray(values, dtype=float)
+    # no carried parameter: one group, the Hamiltonian's own values
+    values = np.zeros((1, 0)) if not names else values.reshape(-1, len(names))
     if kind == "hartree_fock" and set(names) - {"V"}:
         raise ValueError(
             f"pretrain.reference = 'hartree_fock' supports runs that carry V only, got carried parameters {list(names)}; "

@@ -1,0 +1,171 @@
+"""Filling 2/3 of WSe2/WS2: one QERNEL model over V against Bloch, Hartree-Fock and ED.
+
+The system of ``configs/moire_nu23_3x3.toml`` (N = 6 spin-polarised electrons on a 3x3 moiré
+supercell, eps = 5); the foundation models are trained with ``qernel train``::
+
+    qernel train examples/configs/moire_nu23_3x3.toml          # pretrained to Hartree-Fock
+    qernel train examples/configs/moire_nu23_3x3_bloch.toml    # pretrained to the Bloch determinant
+    python examples/nu23_study.py references                    # Bloch, HF, ED n_b = 1, 2, 3 at the trained V
+    python examples/nu23_study.py evaluate runs/nu23_3x3 runs/nu23_3x3_bloch
+    python examples/nu23_study.py table                         # the comparison (markdown + JSON)
+    qernel scan runs/nu23_3x3/checkpoint.npz --param V=0:30:61 --n-samples 124928 --density-at 5,25 \
+        --output-dir examples/nu23_results/scan_3x3
+
+Everything is written to ``examples/nu23_results/`` with repository-relative paths only. Energies
+are meV per electron; the references come from :mod:`qernel.reference` (cutoff 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "examples" / "nu23_results"
+CONFIG = "examples/configs/moire_nu23_3x3.toml"
+ED_BANDS = (1, 2, 3)
+CUTOFF = 3.0
+
+
+def _relative(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
+def _grid() -> list[float]:
+    from qernel.config import load_config
+
+    return [float(v) for v in load_config(ROOT / CONFIG).parameters.values["V"]]
+
+
+def _hamiltonian():
+    from qernel.config import load_config
+    from qernel.run import build_hamiltonian
+
+    return build_hamiltonian(load_config(ROOT / CONFIG))
+
+
+def references(out: Path = RESULTS / "references_3x3.json") -> dict:
+    """Bloch determinant (its exact <H>), Hartree-Fock (lowest of its starts) and band-projected ED at every trained V;
+    an existing file is extended, not recomputed (each method is a resumable stage)."""
+    from qernel.reference.ed import band_projected_ed
+    from qernel.reference.hartree_fock import hartree_fock
+    from qernel.reference.planewave import PlaneWaveBasis
+
+    ham = _hamiltonian()
+    n = ham.n_electrons
+    data = json.loads(out.read_text()) if out.is_file() else {"config": CONFIG, "cutoff": CUTOFF, "rows": {}}
+    for V in _grid():
+        row = data["rows"].setdefault(f"{V:g}", {"V": V})
+        if "hartree_fock" not in row:
+            basis = PlaneWaveBasis.from_hamiltonian(ham, V=V, cutoff=CUTOFF)
+            t0 = time.process_time()
+            hf = hartree_fock(ham, basis=basis)
+            row["hartree_fock"] = hf.energy_per_electron_meV
+            row["hartree_fock_start"] = hf.start
+            row["hartree_fock_gap_meV"] = hf.gap_meV
+            row["hartree_fock_cpu_seconds"] = time.process_time() - t0
+        for nb in ED_BANDS:
+            key = f"ed_{nb}"
+            if key not in row:
+                t0 = time.process_time()
+                ed = band_projected_ed(ham, n_bands=nb, V=V, cutoff=CUTOFF, n_levels=1)
+                row[key] = ed.energy_meV / n
+                row[f"{key}_orbitals"] = int(np.sum(ed.bands_per_k))
+                row[f"{key}_cpu_seconds"] = time.process_time() - t0
+                # <H> of the determinant of the lowest single-particle (Bloch) levels, exact (no sampling)
+                row.setdefault("bloch", ed.bloch_determinant_energy_meV / n)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=1))
+        print(f"V = {V:5.1f} meV: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                               if k in ("bloch", "hartree_fock") or k in [f"ed_{b}" for b in ED_BANDS]))
+    return data
+
+
+def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192) -> None:
+    """Energies of each trained model at its trained V values on fresh chains."""
+    from qernel.pretrained import training_wall_seconds
+    from qernel.run import evaluate_checkpoint
+    from qernel.training.checkpoint import load_checkpoint
+
+    for run_dir in run_dirs:
+        run_dir = Path(run_dir)
+        checkpoint = run_dir / "checkpoint.npz"
+        data = load_checkpoint(checkpoint)
+        grid = data["config"]["parameters"]["values"]["V"]
+        t0 = time.perf_counter()
+        records = evaluate_checkpoint(checkpoint, {"V": grid}, n_samples=n_samples_per_value * len(grid))
+        n = data["config"]["system"]["n_electrons"]
+        result = {
+            "run": run_dir.name, "steps": int(data["step"]), "config": data["config"],
+            "train_wall_seconds": training_wall_seconds(run_dir / "log.jsonl"), "evaluate_wall_seconds": time.perf_counter() - t0,
+            "n_samples_per_value": n_samples_per_value,
+            "rows": [{"V": r["parameters"]["V"], "energy": r["energy"] / n, "error": r["error"] / n,
+                      "tau_corr": r.get("tau_corr"), "acceptance": r.get("acceptance")} for r in records],
+        }
+        out = RESULTS / f"model_{run_dir.name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        print(f"wrote {_relative(out)}")
+
+
+def table(out_md: Path = RESULTS / "table_3x3.md") -> str:
+    """One row per trained V: every model and reference (meV per electron), the best reference, and
+    the variational order checks (a model below ED with all bands would violate it; HF <= Bloch)."""
+    refs = json.loads((RESULTS / "references_3x3.json").read_text())["rows"]
+    models = {p.stem.removeprefix("model_"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("model_*.json"))}
+    ed_keys = [f"ed_{b}" for b in ED_BANDS]
+    head = ["V [meV]", "Bloch", "HF"] + [f"ED n_b={b}" for b in ED_BANDS] + \
+        [f"{name} ({m['steps']} steps)" for name, m in models.items()] + [f"{name} - HF" for name in models]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    checks = []
+    for key, ref in sorted(refs.items(), key=lambda kv: kv[1]["V"]):
+        V = ref["V"]
+        cells = [f"{V:g}", f"{ref['bloch']:.3f}", f"{ref['hartree_fock']:.3f}"]
+        cells += [f"{ref[k]:.3f}" if k in ref else "" for k in ed_keys]
+        diffs = []
+        for name, m in models.items():
+            row = next((r for r in m["rows"] if abs(r["V"] - V) < 1e-9), None)
+            if row is None:
+                cells.append("")
+                diffs.append("")
+                continue
+            cells.append(f"{row['energy']:.3f}({round(row['error'] * 1000):d})")
+            d = row["energy"] - ref["hartree_fock"]
+            diffs.append(f"{d:+.3f} ({d / row['error']:+.1f} σ)")
+            checks.append({"V": V, "model": name, "energy": row["energy"], "error": row["error"],
+                           "below_hartree_fock": row["energy"] + 2 * row["error"] < ref["hartree_fock"],
+                           "below_bloch": row["energy"] + 2 * row["error"] < ref["bloch"],
+                           "minus_best_ed": row["energy"] - min(ref[k] for k in ed_keys if k in ref),
+                           "hf_below_bloch": ref["hartree_fock"] <= ref["bloch"] + 1e-9})
+        lines.append("| " + " | ".join(cells + diffs) + " |")
+    text = "\n".join(lines) + "\n"
+    out_md.write_text(text)
+    (RESULTS / "checks_3x3.json").write_text(json.dumps(checks, indent=1))
+    print(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["references", "evaluate", "table"])
+    parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
+    parser.add_argument("--n-samples-per-value", type=int, default=8192)
+    args = parser.parse_args(argv)
+    if args.stage == "references":
+        references()
+    elif args.stage == "evaluate":
+        if not args.runs:
+            sys.exit("evaluate: give the run directories, e.g. runs/nu23_3x3")
+        evaluate(args.runs, args.n_samples_per_value)
+    else:
+        table()
+
+
+if __name__ == "__main__":
+    main()
