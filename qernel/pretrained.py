@@ -116,7 +116,8 @@ def export_pretrained(
         "description": description,
         "config_file": config_file,
         "qernel_version": data.get("qernel_version", __version__),
-        "git_commit": _git_commit(Path(__file__).parent),
+        # the checkpoint does not record the commit it was trained with; this is the exporting code's
+        "git_commit_at_export": _git_commit(Path(__file__).parent),
         "steps": int(data["step"]),
         "training_wall_seconds": training_wall_seconds(source.parent / "log.jsonl"),
         "pretrain_steps": (config.get("pretrain") or {}).get("steps", 0),
@@ -141,5 +142,5 @@ def describe(record: dict[str, Any]) -> str:
     cost = f"{p.get('steps')} steps" + (f", {minutes / 60:.0f} min" if minutes else "")
     return (f"{record['name']}: {p.get('description', '')} ({system.get('kind')}, N = {system.get('n_electrons')}, "
             f"{system.get('supercell')}x{system.get('supercell')} cells; {span}; {cost}; "
-            f"qernel {p.get('qernel_version')} @ {(p.get('git_commit') or 'unknown')[:10]})")
+            f"qernel {p.get('qernel_version')}, exported at commit {(p.get('git_commit_at_export') or 'unknown')[:10]})")
 
