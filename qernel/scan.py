@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .observables import Estimate, finite_difference, moire_k_points
+from .config import ConfigError
 from .run import state_at_values
 
 __all__ = ["ScanResult", "ScanObservables", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan",
@@ -145,7 +146,7 @@ def scan_checkpoint(
     from .streaming import check_fits_in_memory, n_blocks_for
 
     if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
     values = sorted(float(v) for v in values)
     n_samples = n_samples or 512 * len(values)
     check_fits_in_memory(n_samples, block_size, ScanObservables.BYTES_PER_SAMPLE)
