@@ -42,7 +42,8 @@ def check_fits_in_memory(n_samples: int, block_size: int, bytes_per_sample_kept:
                          available: int | None = None) -> None:
     """Refuse, before any compute, a request whose kept per-sample series cannot fit in memory.
 
-    Kept: one complex local energy (16 bytes) per sample; one block of samples and its
+    Kept: ``bytes_per_sample_kept`` per sample (evaluate: one complex local energy, 16 bytes; the
+    scan: :attr:`qernel.scan.ScanObservables.BYTES_PER_SAMPLE`); one block of samples and its
     intermediates is bounded separately by ``block_size`` and the local-energy ``chunk_size``.
 
     Raises:
@@ -52,7 +53,7 @@ def check_fits_in_memory(n_samples: int, block_size: int, bytes_per_sample_kept:
     need = int(n_samples) * bytes_per_sample_kept
     if available is not None and need > available // 2:
         raise MemoryError(
-            f"n_samples={n_samples} keeps {need / 2**30:.1f} GiB of local energies, more than half the "
+            f"n_samples={n_samples} keeps {need / 2**30:.1f} GiB of per-sample values, more than half the "
             f"{available / 2**30:.1f} GiB available: use fewer samples (memory per block is bounded by "
             f"block_size={block_size} and sampler.chunk_size)"
         )
