@@ -18,6 +18,7 @@ unchanged with the chains sharded over several devices by NetKet; ``chunk_size``
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import signal
@@ -483,17 +484,17 @@ def _open_log(path: Path, resume_step: int):
     """Open the JSON-lines log for appending, dropping records of steps >= ``resume_step``
     (they belong to work after the checkpoint that is being resumed and will be redone)."""
     kept = []
-    if path.exists():
-        with open(path) as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a torn last line from a kill
-                if record.get("step", -1) < resume_step:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-    with open(path, "w") as handle:
-        handle.writelines(kept)
+    original = path.read_text() if path.exists() else None
+    for line in io.StringIO(original or ""):  # the lines a file iteration gives
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a torn last line from a kill
+        if record.get("step", -1) < resume_step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if "".join(kept) != original:  # untouched when nothing is dropped (a finished run resumed again)
+        with open(path, "w") as handle:
+            handle.writelines(kept)
     return open(path, "a")
 
 
