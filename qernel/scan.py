@@ -336,6 +336,10 @@ def write_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") ->
     return paths
 
 
+#: Units of the scanned parameters, for axis labels (user units of the Hamiltonians).
+_PARAMETER_UNITS = {"V": "meV", "phi": "deg", "omega": "Ha", "r_s": "bohr", "m_star": "m_e", "a_M": "nm"}
+
+
 def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
     """PNG plots: energies, dE_int/dp, order parameter, S(q) peak, and density maps."""
     import matplotlib
@@ -346,6 +350,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     p = result.parameter
+    p_label = f"{p} [{_PARAMETER_UNITS[p]}]" if p in _PARAMETER_UNITS else p
     x = result.column(p)
     col = result.column
     marks = {t.quantity: t for t in result.transitions}
@@ -360,9 +365,9 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].errorbar(x, col("E"), col("E_error"), fmt="o-", ms=3, label="E")
-    axes[0].set(xlabel=p, ylabel=f"E [{unit}]", title="total energy")
+    axes[0].set(xlabel=p_label, ylabel=f"E [{unit}]", title="total energy")
     axes[1].errorbar(x, col("E_int"), col("E_int_error"), fmt="o-", ms=3, color="C1")
-    axes[1].set(xlabel=p, ylabel=f"E_int [{unit}]", title="interaction energy")
+    axes[1].set(xlabel=p_label, ylabel=f"E_int [{unit}]", title="interaction energy")
     mark(axes[1], "E_int")
     fig.tight_layout()
     paths.append(out / "energy.png")
@@ -372,7 +377,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     fig, ax = plt.subplots(figsize=(5, 4))
     slope = finite_difference(x, col("E_int"), col("E_int_error"))
     ax.errorbar(slope.x, slope.slope, slope.error, fmt="o-", ms=3, color="C1")
-    ax.set(xlabel=p, ylabel=f"dE_int/d{p}", title="slope of the interaction energy")
+    ax.set(xlabel=p_label, ylabel=f"dE_int/d{p} [{unit}/{_PARAMETER_UNITS.get(p, 'unit')}]", title="slope of the interaction energy")
     mark(ax, "E_int")
     fig.tight_layout()
     paths.append(out / "dEint.png")
@@ -382,18 +387,21 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2")
     axes[0].plot(x, col("order_noise_floor"), "k:", lw=1, label="noise floor")
-    axes[0].set(xlabel=p, ylabel="|<rho(g)>|", title="density contrast (order parameter)")
+    axes[0].set(xlabel=p_label, ylabel="|<rho(g)>|, |<rho(K)>|", title="density contrast (order parameter)")
     if "order_K" in result.rows[0]:
         axes[0].errorbar(x, col("order_K"), col("order_K_error"), fmt="s-", ms=3, color="C5", label="|<rho(K)>|")
         axes[0].plot(x, col("order_K_noise_floor"), "k--", lw=1, label="noise floor at K")
-    mark(axes[0], "order_parameter")
+    # the honeycomb crystal's own order parameter where the cell has the K points
+    mark(axes[0], "order_K" if "order_K" in marks else "order_parameter")
     axes[1].errorbar(x, col("S_peak"), col("S_peak_error"), fmt="o-", ms=3, color="C4")
-    axes[1].set(xlabel=p, ylabel="max S(q)", title="structure-factor peak")
+    axes[1].set(xlabel=p_label, ylabel="max S(q)", title="structure-factor peak")
     fig.tight_layout()
     paths.append(out / "order.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
+    # one colour scale for all maps of a scan, so that maps on both sides of a change compare
+    vmax = max((float(np.max(d.density.mean)) for d in result.densities.values()), default=None)
     for value, dmap in sorted(result.densities.items()):
         fig, ax = plt.subplots(figsize=(4.5, 4))
         n_bins = dmap.density.mean.shape[0]
@@ -401,9 +409,9 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
         s1, s2 = np.meshgrid(s, s, indexing="ij")
         r = np.stack([s1, s2], -1) @ np.asarray(dmap.supercell_vectors)
         im = ax.scatter(r[..., 0].ravel(), r[..., 1].ravel(), c=dmap.density.mean.ravel(), s=18, marker="h",
-                        cmap="viridis")
+                        cmap="viridis", vmin=0.0, vmax=vmax)
         fig.colorbar(im, ax=ax, label="density [1/a_M^2]")
-        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g}")
+        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g} {_PARAMETER_UNITS.get(p, '')}")
         fig.tight_layout()
         paths.append(out / f"density_{p}_{value:g}.png")
         fig.savefig(paths[-1], dpi=120)
