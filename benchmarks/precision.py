@@ -193,9 +193,13 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
     results = []
+    command = "python benchmarks/precision.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in args.systems:
         r = measure(name, args.n_samples, args.n_thermalise, args.seed, args.train_steps)
         results.append(r)
+        if args.output:  # after every system: a long run interrupted later keeps what it measured
+            payload = {"command": command, "jax": jax.__version__, "results": results}
+            Path(args.output).write_text(json.dumps(payload, indent=1) + "\n")
         le = r["local_energy_relative_error"]
         print(f"{name}: N = {r['n_electrons']}, {r['n_parameters']} parameters, {r['n_samples']} samples")
         print(f"  |log psi_32 - log psi_64|: median {r['log_psi_abs_error']['median']:.2e}, max {r['log_psi_abs_error']['max']:.2e}")
@@ -206,10 +210,6 @@ def main(argv=None) -> int:
         print(f"  condition number of J J^T + lambda I (lambda = {r['diag_shift']:g}): {r['condition_number']:.2e}")
         for label, d in r["direction"].items():
             print(f"  MinSR direction, {label}: relative error {d['relative_error']:.2e}, cosine {d['cosine']:.6f}")
-    if args.output:
-        payload = {"command": "python benchmarks/precision.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                   "jax": jax.__version__, "results": results}
-        Path(args.output).write_text(json.dumps(payload, indent=1) + "\n")
     return 0
 
 
