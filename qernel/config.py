@@ -229,6 +229,11 @@ class PretrainConfig:
 
 @dataclass
 class RunSettings:
+    """``[run]``: ``seed``, ``output_dir``, ``checkpoint_every`` and ``dtype``, the training
+    precision: ``"float64"`` (default) or ``"float32"`` (parameters, samples and the model in
+    single precision, the natural-gradient solve in float64; JAX's global ``jax_enable_x64`` flag
+    is left as NetKet set it). When to use which: docs/howto/precision.md."""
+
     seed: int = 0
     output_dir: str = "runs/qernel"
     checkpoint_every: int = 25

@@ -133,9 +133,11 @@ def _update_direction(
     centred, weights = centred_local_energies(local_energies, group_ids, n_groups, clip_width)
     if preconditioner is None:
         return foundation_gradient(logpsi, params, samples, centred, weights, chunk_size)
+    # the regularised solve in float64 also for float32 parameters: O(Ns^3), cheap next to the
+    # float32 O(Ns^2 Np) Gram matrix (benchmarks/precision.py measures the difference)
     return natural_gradient(
         logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size,
-        momentum, previous,
+        momentum, previous, solve_dtype=jax.dtypes.canonicalize_dtype(jnp.float64),
     )
 
 
@@ -232,7 +234,8 @@ class FoundationVMC:
             if not members.any():
                 continue
             # NetKet's statistics, with error 0 (not NaN) for a constant series (an eigenstate)
-            s = estimate(jnp.real(local_energies[members]) * unit, blocking=True)
+            # float64 on the host also for a float32 run: free, and exact accumulation of long evaluations
+            s = estimate(np.real(np.asarray(local_energies[members])).astype(np.float64) * unit, blocking=True)
             stats.append(
                 GroupStats(
                     parameters={n: float(values[g, i]) for i, n in enumerate(names)},
