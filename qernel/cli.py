@@ -344,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qernel`` console script."""
+    from ._xla import pin_to_one_cpu
+
+    # before JAX starts: jaxlib 0.10's LAPACK deadlock on few cores (qernel/_xla.py); QERNEL_PIN_CPU=0 skips it
+    pin_to_one_cpu()
     args = build_parser().parse_args(argv)
     if getattr(args, "distributed", False):
         _start_distributed(args)
