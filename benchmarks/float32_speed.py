@@ -20,6 +20,8 @@ import platform
 import sys
 from pathlib import Path
 
+import qernel  # noqa: E402
+
 import jax
 import jax.numpy as jnp
 
@@ -52,6 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"])
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
+    # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
+    qernel.pin_to_one_cpu()
     timer = clock(args.clock)
     runs = {dtype: build(dtype, args.batch) for dtype in ("float64", "float32")}
 

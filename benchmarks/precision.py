@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+import qernel  # noqa: E402
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -192,6 +194,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-steps", type=int, default=20, help="float64 steps before measuring")
     parser.add_argument("--output", default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
+    # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
+    qernel.pin_to_one_cpu()
     results = []
     command = "python benchmarks/precision.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in args.systems:

@@ -26,6 +26,8 @@ import math
 import sys
 from pathlib import Path
 
+import qernel  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qernel.cli import DEMO_CONFIG  # noqa: E402
@@ -121,6 +123,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-eval-samples", type=int, default=16384)
     parser.add_argument("--output", default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
+    # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
+    qernel.pin_to_one_cpu()
     root = Path(args.output_dir) if args.output_dir else None
     results = {}
     if args.which in ("trap", "all"):
