@@ -94,8 +94,12 @@ def _cmd_train(args) -> int:
     try:
         run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
     except TrainingInterrupted as stop:
-        saved = "; resume with --resume" if stop.saved else " (nothing saved)"
-        print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
+        if stop.phase == "pretraining":  # no VMC checkpoint yet: the same command continues the stored pretraining
+            saved = "; run the same command again to continue" if stop.saved else " (nothing saved)"
+            print(f"interrupted at pretraining step {stop.step}{saved}", file=sys.stderr)
+        else:
+            saved = "; resume with --resume" if stop.saved else " (nothing saved)"
+            print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
         return 130
     from .distributed import is_main_process
 

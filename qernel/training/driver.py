@@ -57,12 +57,13 @@ class NonFiniteError(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM during :meth:`FoundationVMC.run`: the current step was finished and, with an
-    output directory, checkpointed. ``step`` is the number of completed steps."""
+    """SIGINT/SIGTERM during :meth:`FoundationVMC.run` (``phase = "training"``) or the orbital
+    pretraining (``phase = "pretraining"``): the current step was finished and, with an output
+    directory, checkpointed. ``step`` is the number of completed steps of that phase."""
 
-    def __init__(self, step: int, signal_name: str, saved: bool) -> None:
-        super().__init__(f"{signal_name}: interrupted at step {step}")
-        self.step, self.signal_name, self.saved = step, signal_name, saved
+    def __init__(self, step: int, signal_name: str, saved: bool, phase: str = "training") -> None:
+        super().__init__(f"{signal_name}: interrupted at {phase} step {step}")
+        self.step, self.signal_name, self.saved, self.phase = step, signal_name, saved, phase
 
 
 def _signalled_anywhere(received: list[str]) -> bool:
