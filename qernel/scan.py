@@ -385,7 +385,8 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2")
+    axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2",
+                     label="|<rho(g)>| (first moiré shell)")
     axes[0].plot(x, col("order_noise_floor"), "k:", lw=1, label="noise floor")
     axes[0].set(xlabel=p_label, ylabel="|<rho(g)>|, |<rho(K)>|", title="density contrast (order parameter)")
     if "order_K" in result.rows[0]:
