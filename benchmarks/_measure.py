@@ -17,7 +17,7 @@ __all__ = ["clock", "memory_bytes"]
 def clock(name: str) -> Callable[[], float]:
     """``time.process_time`` ("cpu": CPU time) or ``time.perf_counter`` ("wall").
 
-    "auto": CPU time on CPU backends, where qernel pins the process to one core, so that the time
+    "auto": CPU time on CPU backends, where the scripts pin the process to one core, so that the time
     other processes hold that core on a shared machine is not counted; wall time on GPUs.
     """
     if name == "auto":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import qernel  # noqa: F401  (first: selects XLA's classic CPU runtime before JAX starts)
+import qernel
 import jax
 import jax.numpy as jnp
 import netket  # noqa: F401  (enables float64 as in production)
@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
                         help="auto: process CPU time on CPU backends, wall time otherwise")
     args = parser.parse_args()
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     timer = clock(args.clock)
     dtype = jnp.float32 if args.dtype == "float32" else jnp.float64
     base = BASE.replace(dtype=args.dtype)

@@ -18,6 +18,7 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+import qernel  # noqa: E402
 from qernel.hamiltonian.ewald import EwaldSum  # noqa: E402
 from qernel.hamiltonian.lattice import Supercell, triangular_lattice  # noqa: E402
 
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--float32", action="store_true")
     parser.add_argument("--tolerance", type=float, default=1e-12)
     args = parser.parse_args()
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     dtype = np.float32 if args.float32 else np.float64
     rng = np.random.default_rng(0)
     for matrix, n in (([[6, 0], [0, 6]], 36), ([[10, 0], [0, 15]], 150)):

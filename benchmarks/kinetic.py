@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 
-import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
+import qernel
 import jax
 import jax.numpy as jnp
 import netket as nk
@@ -133,4 +133,7 @@ if __name__ == "__main__":
     parser.add_argument("--timer", choices=sorted(_TIMERS), default="wall")
     parser.add_argument("--chunk-size", type=int, default=None, help="samples per chunk (default: no chunking)")
     args = parser.parse_args()
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     run([int(s) for s in args.sizes.split(",")], args.samples, args.repeats, args.timer, args.chunk_size)

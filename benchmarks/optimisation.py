@@ -2,8 +2,8 @@
 
 Each variant (MinSR, MinSR + orbital pretraining, SPRING + pretraining, ...) starts from the same
 initial model and runs pretraining (if any) and VMC steps until its CPU-time budget is spent (one
-pinned core: qernel pins the process on import; ``time.process_time`` so that time other processes
-hold the core is not counted). Pretraining counts against the budget. After the budget the
+pinned core: the script calls ``qernel.pin_to_one_cpu()``; ``time.process_time`` so that time other
+processes hold the core is not counted). Pretraining counts against the budget. After the budget the
 parameters are frozen and the energy per electron is measured with ``--eval-samples`` samples at
 every trained V, next to the Bloch-determinant energy (Slater determinant of the exact
 non-interacting Bloch orbitals with Coulomb, :func:`qernel.reference.bloch_slater_energy`).
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+import qernel
 from _measure import clock
 
 EXTERNAL_MARKS = {  # meV per electron, issue 14
@@ -162,6 +163,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=None, help="JSON file (a .png plot is written next to it)")
     parser.add_argument("--replot", default=None, help="only redraw the plot of this (possibly partial) JSON")
     args = parser.parse_args(argv)
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     if args.replot:
         result = json.loads(Path(args.replot).read_text())
         plot(result, Path(args.replot).with_suffix(".png"))

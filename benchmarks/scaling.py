@@ -11,7 +11,7 @@ side by side in one process on the same samples:
 
 Time per sample: best of ``--repeats`` rounds (the minimum is robust against other processes on a
 shared machine), each round long enough (>= 0.2 s) for the timer. Clock (``--clock auto``): the
-CPU time of this process on CPU backends (qernel pins it to one core, so CPU time is the work
+CPU time of this process on CPU backends (the script pins it to one core, so CPU time is the work
 done and does not count the time other processes hold the core), wall time on GPUs. Memory per
 sample (MiB): XLA's compiled memory analysis (temp + argument + output bytes of the jitted
 function, divided by the batch; computed by the compiler, so deterministic for a backend, on CPU
@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
+import qernel
 import jax
 import jax.numpy as jnp
 import netket  # noqa: F401  (enables float64 as in production)
@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=CONFIG.width)
     parser.add_argument("--layers", type=int, default=CONFIG.n_layers)
     args = parser.parse_args()
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     if min(args.batch, args.eloc_batch) < 1:
         parser.error("--batch and --eloc-batch must be >= 1")
     dtype = jnp.float32 if args.dtype == "float32" else jnp.float64

@@ -16,7 +16,7 @@ Sweeps: S in ``--samples`` at the model of width ``--width`` (P fixed), and P (t
 ``--widths``) at ``--fixed-samples`` samples. Model: one dense QERNEL block (no MoE), 2 heads,
 one determinant, on a 4 x 4 moiré supercell (N = 16) at filling 1. Times: best of
 ``--repeats`` calls after compilation; clock (``--clock auto``): the CPU time of this process on
-CPU backends (qernel pins it to one core: CPU time is the work done, not the time other processes
+CPU backends (the script pins it to one core: CPU time is the work done, not the time other processes
 hold the core), wall time on GPUs. Memory: XLA's compiled memory analysis (temp + argument +
 output bytes). Slopes: least-squares ``d log t / d log S`` and ``d log t / d log P``.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import qernel  # noqa: F401  (first: pins the process to one CPU before NetKet starts JAX, see qernel/_xla.py)
+import qernel
 import jax
 import jax.numpy as jnp
 import netket  # noqa: F401  (enables float64 as in production)
@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"],
                         help="auto: process CPU time on CPU backends, wall time otherwise")
     args = parser.parse_args()
+    # one core: avoids jaxlib 0.10's CPU LAPACK deadlock on few cores (docs/howto/devices.md) and makes
+    # CPU time this process's work; QERNEL_PIN_CPU=0 skips it (GPUs)
+    qernel.pin_to_one_cpu()
     timer = clock(args.clock)
     if any(w % CONFIG.num_heads for w in [args.width, *args.widths]):
         parser.error(f"widths must be multiples of num_heads = {CONFIG.num_heads}")

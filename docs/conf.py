@@ -28,6 +28,10 @@ sys.path.insert(0, str(DOCS / "_ext"))
 
 import qernel  # noqa: E402  (after the path set-up)
 
+# the tutorials run in this process: one core avoids jaxlib 0.10's CPU LAPACK deadlock on few cores
+# (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
+qernel.pin_to_one_cpu()
+
 # sphinx-autodoc-typehints 3.6 still calls an API that Sphinx 9 deprecates: not our warning to fix
 warnings.filterwarnings("ignore", message=".*set_application.*", module="sphinx_autodoc_typehints.*")
 warnings.filterwarnings("ignore", message=".*set_application.*")

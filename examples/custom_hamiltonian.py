@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-import qernel  # noqa: F401  (first, before JAX starts: qernel/_xla.py pins the process to one CPU)
+import qernel
 
 import haiku as hk
 import jax
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--chains", type=int, default=48, help="Markov chains (a multiple of the 3 g values)")
     parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.npz here")
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
 
     hamiltonian, vstate, driver = build(args.ansatz, args.samples, args.chains)
     for _ in range(5):  # thermalise, adapting each g's Metropolis step to 50 % acceptance

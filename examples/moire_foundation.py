@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-import qernel  # noqa: F401  (first, before JAX starts: qernel/_xla.py pins the process to one CPU)
+import qernel
 
 import netket as nk
 import optax
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--eval-samples", type=int, default=4096)
     parser.add_argument("--output-dir", default=None, help="write log.jsonl and checkpoint.npz here")
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
 
     values = (2.0, 8.0, 15.0, 25.0)
     hamiltonian, space, vstate, driver = build(args.supercell, values, args.samples, args.chains_per_value,

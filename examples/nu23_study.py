@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import qernel
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
     parser.add_argument("--n-samples-per-value", type=int, default=8192)
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
+    # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
+    qernel.pin_to_one_cpu()
     if args.stage == "references":
         references()
     elif args.stage == "evaluate":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import qernel  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qernel.config import config_from_dict  # noqa: E402
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-dir", default="runs/reproduction")
     parser.add_argument("--n-eval-samples-per-value", type=int, default=8192)
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
     root = Path(args.output_dir)
     if args.stage == "foundation":
         train_foundation(root, args.n_eval_samples_per_value)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+import qernel
 from qernel.config import config_from_dict
 from qernel.hamiltonian.trap import HarmonicTrap
 from qernel.observables import estimate, groups_from_state, local_energy_components
@@ -76,6 +77,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--spin-samples", type=int, default=4096, help="<S^2> from at least this many samples (whole blocks)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
     result = diagnose(args.checkpoint, n_samples=args.n_samples, block=args.block, spin_samples=args.spin_samples)
     text = json.dumps(result, indent=2, default=float)
     print(text)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import qernel  # noqa: E402
 from qernel.cli import DEMO_CONFIG  # noqa: E402
 from qernel.run import build_hamiltonian  # noqa: E402
 from qernel.config import config_from_dict  # noqa: E402
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output-dir", default=None)
     parser.add_argument("--n-eval-samples-per-value", type=int, default=8192)
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
     if args.which == "foundation-vs-single":
         results = validate_foundation_vs_single(args.steps, args.output_dir, args.n_eval_samples_per_value)
         print(f"{'V [meV]':>8s} {'E_foundation [meV]':>22s} {'E_single [meV]':>22s} {'E_nonint [meV]':>15s}")

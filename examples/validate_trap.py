@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import qernel  # noqa: E402
 from exact_two_electron_dot import two_electron_energy  # noqa: E402
 from validation_common import config_dict, train_and_evaluate, write_results  # noqa: E402
 
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output-dir", default=None)
     parser.add_argument("--n-eval-samples", type=int, default=None)
     args = parser.parse_args(argv)
+    # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
+    # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
+    qernel.pin_to_one_cpu()
     function = {"n2": validate_n2, "n6": validate_n6, "omega": validate_omega_foundation}[args.which]
     kwargs = {} if args.n_eval_samples is None else {"n_eval_samples": args.n_eval_samples}
     results = function(args.steps, args.output_dir, **kwargs)

@@ -11,12 +11,17 @@ gas) through NetKet's Monte Carlo machinery. Subpackages:
 * :mod:`qernel.observables` -- energy decomposition, density, structure factor, g(r);
 * :mod:`qernel.config`, :mod:`qernel.run`, :mod:`qernel.cli` -- configuration files and the CLI.
 
-Everything listed in the subpackages' ``__all__`` is re-exported here.
+Everything listed in the subpackages' ``__all__`` is re-exported here. ``import qernel`` changes
+nothing in the calling process; :func:`qernel.pin_to_one_cpu` is the opt-in guard against a CPU
+deadlock of jaxlib 0.10 on few-core machines.
 """
 
+from ._xla import pin_if_requested as _pin_if_requested
 from ._xla import pin_to_one_cpu
 
-pin_to_one_cpu()  # before JAX starts its threads: avoids an XLA CPU deadlock (see qernel/_xla.py)
+# No side effect by default: only QERNEL_PIN_CPU=1 pins on import (jaxlib 0.10 LAPACK deadlock on
+# few cores, see qernel/_xla.py); the qernel CLI and the test suite call pin_to_one_cpu() themselves.
+_pin_if_requested()
 
 __version__ = "0.1.0"
 

@@ -5,8 +5,9 @@ Usage::
     qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
                              [--distributed [--coordinator H:P --num-processes N --process-id I]]
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--block-size 4096] [--json OUT]
+                               [--distributed ...]
     qernel evaluate --pretrained NAME [--param V=7,21] ...   |   qernel evaluate --list-pretrained
-    qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan]
+    qernel scan CHECKPOINT --param V=0:30:31 [--density-at 2,25] [--output-dir scan] [--distributed ...]
     qernel demo [--output-dir DIR] [--steps N]
     qernel reference CONFIG.toml --method {bloch,hf,ed} [--bands N] [--param V=0:30:7] [--json OUT]
     qernel convert-checkpoint OLD.pkl NEW.npz
@@ -72,14 +73,14 @@ def _print_table(records, unit: str) -> None:
 
 
 def _start_distributed(args) -> None:
-    """``train --distributed``: join the multi-process run before anything imports NetKet (which
-    initialises JAX's backend)."""
+    """``--distributed`` (train, evaluate, scan): join the multi-process run before anything
+    imports NetKet (which initialises JAX's backend)."""
     from .distributed import initialize
 
     try:
         index, count = initialize(args.coordinator, args.num_processes, args.process_id)
     except ValueError as error:
-        raise SystemExit(f"qernel train: {error}") from error
+        raise SystemExit(f"qernel {args.command}: {error}") from error
     print(f"process {index} of {count} (jax.distributed)", file=sys.stderr)
 
 
@@ -93,9 +94,17 @@ def _cmd_train(args) -> int:
     try:
         run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
     except TrainingInterrupted as stop:
-        saved = "; resume with --resume" if stop.saved else " (nothing saved)"
-        print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
+        if stop.phase == "pretraining":  # no VMC checkpoint yet: the same command continues the stored pretraining
+            saved = "; run the same command again to continue" if stop.saved else " (nothing saved)"
+            print(f"interrupted at pretraining step {stop.step}{saved}", file=sys.stderr)
+        else:
+            saved = "; resume with --resume" if stop.saved else " (nothing saved)"
+            print(f"interrupted at step {stop.step}{saved}", file=sys.stderr)
         return 130
+    from .distributed import is_main_process
+
+    if not is_main_process():  # process 0 reports for the whole run
+        return 0
     out = Path(args.output_dir or config.run.output_dir)
     print(f"checkpoint: {out / 'checkpoint.npz'}\nlog: {out / 'log.jsonl'}")
     if run.driver.history:
@@ -104,6 +113,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from .distributed import is_main_process
     if args.list_pretrained:
         from .pretrained import describe, list_pretrained
 
@@ -118,11 +128,14 @@ def _cmd_evaluate(args) -> int:
         from .training.checkpoint import load_checkpoint
 
         checkpoint = pretrained_checkpoint(args.pretrained)
-        print(describe({"name": args.pretrained, "provenance": load_checkpoint(checkpoint)["provenance"]}))
+        if is_main_process():
+            print(describe({"name": args.pretrained, "provenance": load_checkpoint(checkpoint)["provenance"]}))
     from .run import evaluate_checkpoint
 
     records = evaluate_checkpoint(checkpoint, _parse_params(args.param), n_samples=args.n_samples,
                                   block_size=args.block_size)
+    if not is_main_process():  # every process has the same records; process 0 prints and writes them
+        return 0
     unit = records[0]["unit"] if records else ""
     if args.unit is not None and args.unit != unit:
         print(f"qernel: warning: --unit is deprecated and ignored: energies are in {unit}, the unit of the "
@@ -205,7 +218,11 @@ def _cmd_scan(args) -> int:
     (name, values), = params.items()
     density_at = [float(v) for v in args.density_at.split(",")] if args.density_at else []
     result = scan_checkpoint(args.checkpoint, name, values, n_samples=args.n_samples, density_at=density_at,
-                             chunk_size=args.chunk_size or None)
+                             chunk_size=args.chunk_size or None, block_size=args.block_size)
+    from .distributed import is_main_process
+
+    if not is_main_process():  # every process has the same result; process 0 prints and writes it
+        return 0
     paths = write_scan(result, args.output_dir, args.unit or _energy_unit(args.checkpoint))
     print(f"{name:>8s} {'E':>11s} {'err':>7s} {'E_int':>11s} {'err':>7s} {'|rho(g)|':>9s} {'err':>7s}")
     for row in result.rows:
@@ -246,6 +263,15 @@ def _cmd_export_pretrained(args) -> int:
     return 0
 
 
+def _add_distributed_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process run (jax.distributed); settings from the flags below "
+                        "or from SLURM / Open MPI")
+    p.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of processes")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -258,12 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from output_dir/checkpoint.npz (only n_steps and checkpoint_every may change)")
     p.add_argument("--output-dir", default=None, help="output directory (default: run.output_dir of the config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for batch jobs)")
-    p.add_argument("--distributed", action="store_true",
-                   help="one process of a multi-process run (jax.distributed); settings from the flags below "
-                        "or from SLURM / Open MPI")
-    p.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
-    p.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of processes")
-    p.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
+    _add_distributed_options(p)
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", help="energies of a trained model at chosen parameter values")
     p.add_argument("checkpoint", nargs="?", default=None, help="checkpoint.npz written by 'qernel train'")
@@ -279,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", default=None,
                    help="deprecated and ignored: energies are in the Hamiltonian's unit (meV moiré, Ha trap/gas)")
     p.add_argument("--json", default=None, help="write the records to this JSON file")
+    _add_distributed_options(p)
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("scan", help="observables on a dense parameter grid; locate the transition")
     p.add_argument("checkpoint", help="checkpoint.npz written by 'qernel train'")
@@ -290,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="scan", help="directory for scan.csv, scan.json and the plots")
     p.add_argument("--unit", default=None,
                    help="energy unit label of the plots (default: the Hamiltonian's, meV moiré, Ha trap/gas)")
+    p.add_argument("--block-size", type=int, default=4096,
+                   help="samples per block (with --chunk-size, bounds memory independently of --n-samples)")
+    _add_distributed_options(p)
     p.set_defaults(func=_cmd_scan)
     p = sub.add_parser("reference", help="Bloch, Hartree-Fock or band-projected ED references of a moiré config")
     p.add_argument("config", help="a TOML configuration; its [system] table (moiré) is used")
@@ -323,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``qernel`` console script."""
+    from ._xla import pin_to_one_cpu
+
+    # before JAX starts: jaxlib 0.10's LAPACK deadlock on few cores (qernel/_xla.py); QERNEL_PIN_CPU=0 skips it
+    pin_to_one_cpu()
     args = build_parser().parse_args(argv)
     if getattr(args, "distributed", False):
         _start_distributed(args)

@@ -229,6 +229,11 @@ class PretrainConfig:
 
 @dataclass
 class RunSettings:
+    """``[run]``: ``seed``, ``output_dir``, ``checkpoint_every`` and ``dtype``, the training
+    precision: ``"float64"`` (default) or ``"float32"`` (parameters, samples and the model in
+    single precision, the natural-gradient solve in float64; JAX's global ``jax_enable_x64`` flag
+    is left as NetKet set it). When to use which: docs/howto/precision.md."""
+
     seed: int = 0
     output_dir: str = "runs/qernel"
     checkpoint_every: int = 25
@@ -319,7 +324,7 @@ def _check_type(value, annotation, key: str):
 #: of ~30k parameters takes about 6 s of one core per step at N = 6 and 1024 samples, against a
 #: Jacobian of 19 GB for the paper-sized :class:`~qernel.ansatz.QERNELConfig` defaults). A key left
 #: out of a section that *is* given takes the dataclass default instead. ``pretrain`` applies to
-#: moiré systems only (the reference orbitals exist there); ``parameters``: no carried parameter,
+#: moiré systems with the QERNEL ansatz only (reference orbitals, generalized orbitals); ``parameters``: no carried parameter,
 #: one state at the ``[system]`` values.
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "parameters": {"type": "none"},
@@ -334,8 +339,11 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
 def _with_section_defaults(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     kind = (data.get("system") or {}).get("kind", "moire") if isinstance(data.get("system", {}), dict) else None
+    ansatz = data.get("ansatz", {})
+    ansatz_kind = ansatz.get("kind", "qernel") if isinstance(ansatz, dict) else None
     for name, default in SECTION_DEFAULTS.items():
-        if name in data or (name == "pretrain" and kind != "moire"):
+        # pretraining needs reference orbitals (moiré) and a network with generalized orbitals (qernel)
+        if name in data or (name == "pretrain" and (kind != "moire" or ansatz_kind != "qernel")):
             continue
         data[name] = dict(default)
     return data

@@ -21,8 +21,8 @@ __all__ = ["demo_report", "write_energy_plot", "hartree_fock_energy"]
 
 
 def _model_digest(path: Path) -> str:
-    """SHA-256 of the checkpoint's step counter and variational parameters (not of the file: a
-    resumed run that takes no step rewrites the file with an advanced sampler state)."""
+    """SHA-256 of the checkpoint's step counter and variational parameters (what the evaluation
+    depends on; not of the file, whose bytes also hold the sampler and optimizer states)."""
     import jax
     import numpy as np
 

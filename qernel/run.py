@@ -180,8 +180,6 @@ def build_run(config: RunConfig | dict) -> Run:
     """Construct every object of a run (no sampling or training yet beyond model initialisation)."""
     if isinstance(config, dict):
         config = config_from_dict(config)
-    if config.run.dtype == "float32":
-        jax.config.update("jax_enable_x64", False)
     hamiltonian = build_hamiltonian(config)
     space = build_parameter_space(config, hamiltonian)
     model = build_model(config, hamiltonian, space)
@@ -380,7 +378,7 @@ def state_at_values(
     total = int(math.ceil(total / n_chains) * n_chains)
     sweep = config.sampler.sweep_size or max(1, reference.hamiltonian.n_electrons)
     sampler = make_sampler(reference.hamiltonian.hilbert, space, n_chains=n_chains, sweep_size=sweep,
-                           rule=config.sampler.rule)
+                           rule=config.sampler.rule, dtype=reference.vstate.sampler.dtype)
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
                             sampler_seed=seed, chunk_size=config.sampler.chunk_size)
     check_compatible(data["params"], vstate.parameters)

@@ -24,19 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .observables import (
-    crystal_order_parameter,
-    density_map,
-    finite_difference,
-    k_point_order_parameter,
-    k_point_structure_factor,
-    measure_energy,
-    moire_k_points,
-    structure_factor,
-)
+from .observables import Estimate, finite_difference, moire_k_points
+from .config import ConfigError
 from .run import state_at_values
 
-__all__ = ["ScanResult", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan", "write_scan"]
+__all__ = ["ScanResult", "ScanObservables", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan",
+           "write_scan"]
 
 
 @dataclass
@@ -121,8 +114,14 @@ def scan_checkpoint(
     seed: int = 1234,
     chunk_size: int | None = 4096,
     k_points: bool | None = None,
+    block_size: int = 4096,
 ) -> ScanResult:
     """Evaluate a trained model at every value of ``parameter`` (others fixed) and locate the transition.
+
+    Samples are drawn and measured in blocks of about ``block_size`` (:class:`ScanObservables`),
+    so peak memory does not grow with ``n_samples``. In a multi-process run
+    (:mod:`qernel.distributed`) every process samples its share of the chains and gets the same
+    numbers; only process 0 should write them.
 
     Args:
         checkpoint: training checkpoint.
@@ -130,29 +129,48 @@ def scan_checkpoint(
         values: (M,) increasing values, may include values never trained on.
         n_samples: total samples over all values (default: 512 per value).
         density_at: values at which density maps are kept (must be among ``values``).
-        chunk_size: samples per local-energy evaluation (bounds memory: the forward Laplacian
-            of every sample at once needs memory proportional to ``n_samples``); None: all at once.
+        chunk_size: samples per local-energy evaluation within a block (bounds memory: the forward
+            Laplacian of every sample at once needs memory proportional to the block); None: the
+            whole block at once.
         k_points: measure ``|<rho(K)>|`` and ``S(K)`` at the moiré K points: None (if the supercell
             contains them, else a warning), True (ValueError if it does not), False (never).
+        block_size: samples per block (over all values).
+
+    Raises:
+        MemoryError: before any compute, if the kept per-sample series cannot fit.
     """
+    from .distributed import to_host
+    from .observables import groups as _groups
+    from .observables.energy import local_energy_components
+    from .sampler import chain_group_ids, group_values
+    from .streaming import check_fits_in_memory, n_blocks_for
+
+    if block_size < 1:
+        raise ConfigError(f"block_size must be >= 1, got {block_size}")
     values = sorted(float(v) for v in values)
     n_samples = n_samples or 512 * len(values)
-    run, vstate, evaluator = state_at_values(checkpoint, {parameter: values}, n_samples=n_samples, seed=seed)
+    check_fits_in_memory(n_samples, block_size, ScanObservables.BYTES_PER_SAMPLE)
+    run, vstate, evaluator = state_at_values(checkpoint, {parameter: values}, n_samples=min(block_size, n_samples),
+                                             seed=seed)
     ham = run.hamiltonian
     k_points = _k_points_wanted(ham, k_points)  # checked before the sampling work
-    vstate.sample()
-    energies = measure_energy(vstate, ham, chunk_size=chunk_size)
-    samples = vstate.samples
-    order = crystal_order_parameter(samples, ham)
-    sq = structure_factor(samples, ham)
-    maps = density_map(samples, ham, n_bins=n_bins)
-    k_order = k_point_order_parameter(samples, ham) if k_points else {}
-    k_sq = k_point_structure_factor(samples, ham) if k_points else {}
+    groups = _groups.ParameterGroups(tuple(ham.conditioned_on), to_host(group_values(vstate)),
+                                     to_host(chain_group_ids(vstate)))
+    n_blocks = n_blocks_for(n_samples, vstate.n_samples)
+    chain_length = n_blocks * (vstate.n_samples // groups.n_chains)
+    observables = ScanObservables(ham, groups, chain_length, k_points=k_points, n_bins=n_bins,
+                                  density_at={parameter: density_at})
+    for _ in range(n_blocks):
+        vstate.sample()
+        energies = local_energy_components(vstate, ham, chunk_size=chunk_size)
+        observables.add(to_host(vstate.samples), {k: to_host(v) for k, v in energies.items()})
+        vstate.reset()  # drop this block's samples before drawing the next
+    energies, order, peaks, k_order, k_sq, maps = observables.results()
     n = ham.n_electrons
     rows = []
     for key in sorted(energies):
         e = energies[key]
-        peak_q, peak = sq[key].peak(connected=False)
+        peak_q, peak = peaks[key]
         rows.append({
             parameter: float(e.parameters[parameter]),
             "E": float(e.total.mean), "E_error": float(e.total.error),
@@ -182,9 +200,112 @@ def scan_checkpoint(
             y = np.array([r[quantity] for r in rows])
             err = np.array([r[quantity + "_error"] for r in rows])
             transitions.append(locate_transition(x, y, err, quantity=quantity))
-    keep = {float(v) for v in density_at}
-    densities = {float(k[0]): maps[k] for k in maps if float(maps[k].parameters[parameter]) in keep}
+    densities = {float(k[0]): m for k, m in maps.items()}
     return ScanResult(parameter, rows, transitions, densities, derivatives)
+
+
+class ScanObservables:
+    """The scan's observables measured block by block, equal to measuring all samples at once.
+
+    Kept per sample (what needs the whole series): the three energy components (the blocking
+    error analysis), ``rho(g)`` at the moiré first shell and ``rho(K)`` at the K points (the
+    delta-method modulus needs the final group mean first); :data:`BYTES_PER_SAMPLE` in all.
+    Kept per chain, independent of the number of samples (:class:`~qernel.streaming.ChainSums`):
+    the ``S(q)`` shell averages (for the peak) and the density maps of the groups in
+    ``density_at``. The results are those of :func:`~qernel.observables.energy_decomposition`,
+    :func:`~qernel.observables.crystal_order_parameter`, ``structure_factor(...).peak()``,
+    :func:`~qernel.observables.k_point_order_parameter`,
+    :func:`~qernel.observables.k_point_structure_factor` and
+    :func:`~qernel.observables.density_map` of the concatenated samples, up to rounding.
+
+    Args:
+        hamiltonian: the periodic Hamiltonian of the samples.
+        groups: chain-to-group assignment of every block (the chains continue across blocks).
+        chain_length: samples per chain once every block is added.
+        k_points: also measure the K-point observables.
+        n_bins: bins per supercell vector of the density maps.
+        density_at: ``{parameter: values}``: groups whose density map is kept (one parameter).
+    """
+
+    #: kept per sample: 3 energy components (float64) + 3 + 3 complex128 Fourier components
+    BYTES_PER_SAMPLE = 3 * 8 + 6 * 16
+
+    def __init__(self, hamiltonian, groups, chain_length: int, *, k_points: bool, n_bins: int = 24,
+                 density_at: dict[str, Any] | None = None) -> None:
+        from .observables.fourier import default_order_parameter_vectors
+        from .observables.structure_factor import _shells, default_q_max, reciprocal_points
+        from .streaming import ChainSums
+
+        self.hamiltonian, self.groups, self.k_points, self.n_bins = hamiltonian, groups, k_points, int(n_bins)
+        self.G = default_order_parameter_vectors(hamiltonian)
+        self.K = moire_k_points(hamiltonian) if k_points else None
+        self.q = reciprocal_points(hamiltonian.supercell, default_q_max(hamiltonian))
+        self.series: dict[str, list] = {"energies": [], "rho_g": [], "rho_K": []}
+        self.q_shells = _shells(self.q)[0]
+        self.shells = ChainSums(groups.n_chains, chain_length, (len(self.q_shells),))
+        (name, wanted), = (density_at or {"": ()}).items()
+        wanted = {float(v) for v in wanted}
+        index = groups.names.index(name) if name in groups.names else None
+        self.density_groups = [g for g in groups.present
+                               if index is not None and float(groups.parameters(g)[name]) in wanted]
+        self.density_chains = np.flatnonzero(np.isin(groups.chain_ids, self.density_groups))
+        self.density = (ChainSums(len(self.density_chains), chain_length, (self.n_bins**2,))
+                        if len(self.density_chains) else None)
+
+    def add(self, samples, energies: dict[str, Any]) -> None:
+        """Measure one block: ``samples`` (n_chains, block_length, 2N + P) and its local energy
+        components ``{"kinetic", "one_body", "interaction"} -> (n_chains, block_length)``."""
+        from .observables.density import density_samples
+        from .observables.fourier import density_fourier_samples
+        from .observables.structure_factor import structure_factor_shell_samples
+
+        ham = self.hamiltonian
+        self.series["energies"].append({k: np.real(np.asarray(v)) for k, v in energies.items()})
+        self.series["rho_g"].append(np.asarray(density_fourier_samples(samples, ham, self.G)))
+        if self.k_points:
+            self.series["rho_K"].append(np.asarray(density_fourier_samples(samples, ham, self.K)))
+        self.shells.add(structure_factor_shell_samples(samples, ham, self.q)[1])
+        if self.density is not None:
+            self.density.add(density_samples(np.asarray(samples)[self.density_chains], ham, n_bins=self.n_bins))
+
+    def results(self):
+        """``(energies, order, S peaks, K order, S(K), density maps)``, each ``{group key: ...}``
+        (S peaks: ``(|q|, Estimate)`` of the shell with the largest mean ``S``)."""
+        from .observables.density import DensityMap
+        from .observables.energy import energy_decomposition
+        from .observables.fourier import order_parameter_from_fourier
+        from .observables.estimates import estimate
+
+        ham, groups = self.hamiltonian, self.groups
+        components = {k: np.concatenate([b[k] for b in self.series["energies"]], axis=1)
+                      for k in self.series["energies"][0]}
+        energies = energy_decomposition(components, groups, energy_unit=ham.energy_unit,
+                                        unit_name=ham.energy_unit_name)
+        order = order_parameter_from_fourier(np.concatenate(self.series["rho_g"], axis=1), self.G, groups)
+        k_order, k_sq = {}, {}
+        if self.k_points:
+            rho_K = np.concatenate(self.series["rho_K"], axis=1)
+            k_order = order_parameter_from_fourier(rho_K, self.K, groups)
+            s_K = ham.n_electrons * np.abs(rho_K) ** 2 @ np.full(len(self.K), 1.0 / len(self.K))
+            k_sq = {groups.key(g): {"S": estimate(s_K[np.flatnonzero(groups.members(g))])} for g in groups.present}
+        peaks = {}
+        for g in groups.present:
+            shells = self.shells.estimate(np.flatnonzero(groups.members(g)))
+            i = int(np.nanargmax(np.asarray(shells.mean)))
+            peaks[groups.key(g)] = (float(self.q_shells[i]), shells[i])
+        maps = {}
+        cell = ham.supercell
+        for g in self.density_groups:
+            chains = np.flatnonzero(groups.chain_ids[self.density_chains] == g)
+            density = self.density.estimate(chains)
+            maps[groups.key(g)] = DensityMap(
+                parameters=groups.parameters(g), spin=None, n_electrons=ham.n_electrons,
+                density=Estimate(*(np.reshape(a, (self.n_bins, self.n_bins)) for a in
+                                   (density.mean, density.error, density.tau_corr, density.variance))),
+                bin_area=cell.area / self.n_bins**2, supercell_vectors=cell.vectors,
+                n_samples=int(len(chains) * self.shells.chain_length),
+            )
+        return energies, order, peaks, k_order, k_sq, maps
 
 
 def _k_points_wanted(hamiltonian, requested: bool | None) -> bool:
@@ -215,6 +336,10 @@ def write_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") ->
     return paths
 
 
+#: Units of the scanned parameters, for axis labels (user units of the Hamiltonians).
+_PARAMETER_UNITS = {"V": "meV", "phi": "deg", "omega": "Ha", "r_s": "bohr", "m_star": "m_e", "a_M": "nm"}
+
+
 def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
     """PNG plots: energies, dE_int/dp, order parameter, S(q) peak, and density maps."""
     import matplotlib
@@ -225,6 +350,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     p = result.parameter
+    p_label = f"{p} [{_PARAMETER_UNITS[p]}]" if p in _PARAMETER_UNITS else p
     x = result.column(p)
     col = result.column
     marks = {t.quantity: t for t in result.transitions}
@@ -239,9 +365,9 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].errorbar(x, col("E"), col("E_error"), fmt="o-", ms=3, label="E")
-    axes[0].set(xlabel=p, ylabel=f"E [{unit}]", title="total energy")
+    axes[0].set(xlabel=p_label, ylabel=f"E [{unit}]", title="total energy")
     axes[1].errorbar(x, col("E_int"), col("E_int_error"), fmt="o-", ms=3, color="C1")
-    axes[1].set(xlabel=p, ylabel=f"E_int [{unit}]", title="interaction energy")
+    axes[1].set(xlabel=p_label, ylabel=f"E_int [{unit}]", title="interaction energy")
     mark(axes[1], "E_int")
     fig.tight_layout()
     paths.append(out / "energy.png")
@@ -251,7 +377,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     fig, ax = plt.subplots(figsize=(5, 4))
     slope = finite_difference(x, col("E_int"), col("E_int_error"))
     ax.errorbar(slope.x, slope.slope, slope.error, fmt="o-", ms=3, color="C1")
-    ax.set(xlabel=p, ylabel=f"dE_int/d{p}", title="slope of the interaction energy")
+    ax.set(xlabel=p_label, ylabel=f"dE_int/d{p} [{unit}/{_PARAMETER_UNITS.get(p, 'unit')}]", title="slope of the interaction energy")
     mark(ax, "E_int")
     fig.tight_layout()
     paths.append(out / "dEint.png")
@@ -259,20 +385,24 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2")
+    axes[0].errorbar(x, col("order_parameter"), col("order_parameter_error"), fmt="o-", ms=3, color="C2",
+                     label="|<rho(g)>| (first moiré shell)")
     axes[0].plot(x, col("order_noise_floor"), "k:", lw=1, label="noise floor")
-    axes[0].set(xlabel=p, ylabel="|<rho(g)>|", title="density contrast (order parameter)")
+    axes[0].set(xlabel=p_label, ylabel="|<rho(g)>|, |<rho(K)>|", title="density contrast (order parameter)")
     if "order_K" in result.rows[0]:
         axes[0].errorbar(x, col("order_K"), col("order_K_error"), fmt="s-", ms=3, color="C5", label="|<rho(K)>|")
         axes[0].plot(x, col("order_K_noise_floor"), "k--", lw=1, label="noise floor at K")
-    mark(axes[0], "order_parameter")
+    # the honeycomb crystal's own order parameter where the cell has the K points
+    mark(axes[0], "order_K" if "order_K" in marks else "order_parameter")
     axes[1].errorbar(x, col("S_peak"), col("S_peak_error"), fmt="o-", ms=3, color="C4")
-    axes[1].set(xlabel=p, ylabel="max S(q)", title="structure-factor peak")
+    axes[1].set(xlabel=p_label, ylabel="max S(q)", title="structure-factor peak")
     fig.tight_layout()
     paths.append(out / "order.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
+    # one colour scale for all maps of a scan, so that maps on both sides of a change compare
+    vmax = max((float(np.max(d.density.mean)) for d in result.densities.values()), default=None)
     for value, dmap in sorted(result.densities.items()):
         fig, ax = plt.subplots(figsize=(4.5, 4))
         n_bins = dmap.density.mean.shape[0]
@@ -280,9 +410,9 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
         s1, s2 = np.meshgrid(s, s, indexing="ij")
         r = np.stack([s1, s2], -1) @ np.asarray(dmap.supercell_vectors)
         im = ax.scatter(r[..., 0].ravel(), r[..., 1].ravel(), c=dmap.density.mean.ravel(), s=18, marker="h",
-                        cmap="viridis")
+                        cmap="viridis", vmin=0.0, vmax=vmax)
         fig.colorbar(im, ax=ax, label="density [1/a_M^2]")
-        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g}")
+        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g} {_PARAMETER_UNITS.get(p, '')}")
         fig.tight_layout()
         paths.append(out / f"density_{p}_{value:g}.png")
         fig.savefig(paths[-1], dpi=120)

@@ -1,6 +1,11 @@
 """Test-session setup: pin each test process (or xdist worker) to one CPU before JAX starts its
-threads (see qernel/_xla.py for why)."""
+threads (jaxlib 0.10's LAPACK deadlock on few cores, see qernel/_xla.py). ``QERNEL_PIN_CPU=1`` is
+set for the subprocesses the tests start (they pin on ``import qernel``); ``QERNEL_PIN_CPU=0``
+in the environment turns all of it off."""
 
-from qernel._xla import pin_to_one_cpu
+import os
 
+from qernel._xla import PIN_VARIABLE, pin_to_one_cpu
+
+os.environ.setdefault(PIN_VARIABLE, "1")
 pin_to_one_cpu()

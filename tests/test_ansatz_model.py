@@ -4,9 +4,14 @@ Independent references: exact symmetry identities (antisymmetry, lattice periodi
 exact Hessian trace from ``jax.hessian`` for folx's Laplacian, the plane-wave Slater determinant
 (free-electron ground state) and the lead's Bloch-orbital determinant
 (:func:`qernel.hamiltonian.bands.slater_log_amplitude`) for the Slater-Jastrow baseline.
+
+The symmetry tests evaluate the model at parameters with every leaf moved off its initial value
+(``_perturb.perturbed``): at initialisation the FiLM heads and the smooth Jastrow weights are zero
+and a bug in them is invisible. Hand-injected mutants that these tests catch (issue 16): a FiLM
+shift scaled by the electron index, ``sin`` for ``cos`` in the Jastrow's periodic basis.
 """
 
-import qernel  # noqa: F401  (first: selects XLA's classic CPU runtime before JAX starts)
+import qernel  # noqa: F401
 from functools import lru_cache
 
 import folx
@@ -31,6 +36,9 @@ from qernel.ansatz import (
 )
 from qernel.hamiltonian.hilbert import ElectronHilbert, join_sample
 from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.hamiltonian.moire import MoireHamiltonian
+
+from _perturb import perturbed
 
 SETTINGS = settings(max_examples=12, deadline=None)
 CELL = triangular_lattice(1.0).supercell(2)  # 4 moiré cells, side 2 a_M
@@ -45,12 +53,18 @@ SMALL = TINY.replace(n_layers=1, width=8, num_heads=2, num_kv_heads=1, ffn_hidde
 
 
 @lru_cache(maxsize=None)
-def build(n_up, n_down, config=TINY, periodic=True, seed=0):
-    """(jitted apply, params, hilbert) for a sector; cached so hypothesis examples reuse compilations."""
+def build(n_up, n_down, config=TINY, periodic=True, seed=0, at_init=False):
+    """(jitted apply, params, hilbert) for a sector; cached so hypothesis examples reuse compilations.
+
+    The parameters have every leaf moved off its initial value (FiLM heads and smooth Jastrow
+    non-zero), unless ``at_init``.
+    """
     hilbert = ElectronHilbert(n_up, n_down, CELL if periodic else None, ("V",))
     model = make_qernel(config, hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     x = sample(hilbert, 0)
     params = jax.jit(model.init)(jax.random.PRNGKey(seed), x)  # jit: eager init dispatches op by op
+    if not at_init:
+        params = perturbed(params, seed + 1)
     return jax.jit(model.apply), params, hilbert
 
 
@@ -161,7 +175,7 @@ def test_film_identity_at_init_then_conditions(seed, V1, V2):
     """At init FiLM is the identity, so a model whose only p-dependence is FiLM (dense FFN) gives the
     same psi for every V; once the FiLM heads are non-zero, different V give different psi."""
     config = TINY.replace(num_experts=1, top_k=1)
-    apply, params, hilbert = build(2, 1, config)
+    apply, params, hilbert = build(2, 1, config, at_init=True)
     x = sample(hilbert, seed, V1)
     y = x.at[-1].set(V2)
     assert complex(apply(params, None, x)) == complex(apply(params, None, y))
@@ -366,6 +380,57 @@ def test_log_psi_and_local_energy_continuous_along_parameter_path():
             ratios[gating].append(refinement_ratio(lambda t: kinetic(path(t)), 1000))
     assert max(ratios["continuous"]) < 0.7
     assert ratios["renormalized"][0] > 0.8
+
+
+# -- the local energy at perturbed parameters (forward-Laplacian path, as in training) ----------------
+@lru_cache(maxsize=None)
+def moire_local_energy():
+    """(jitted E_loc: (B, 2N + 1) -> (B,), hamiltonian, n_up) for a small QERNEL model at perturbed
+    parameters: the moiré Hamiltonian's operator kernel that NetKet calls in training (folx forward
+    Laplacian with qernel's fused rules, Ewald Coulomb, moiré potential), internal energy units."""
+    ham = MoireHamiltonian(V=15.0, supercell=2, n_electrons=4, n_up=3, polarized=False)  # filling 1
+    assert np.allclose(ham.supercell.vectors, CELL.vectors)
+    config = SMALL.replace(cusp_coupling=ham.interaction * ham.coulomb_strength)
+    model = make_qernel(config, ham.hilbert, [CENTER], [SCALE])
+    params = perturbed(jax.jit(model.init)(jax.random.PRNGKey(0), sample(ham.hilbert, 0)), seed=5)
+    operator = ham.operator()
+
+    def local_energy(x):
+        return operator._expect_kernel(lambda p, s: model.apply(p, None, s), params, x)
+
+    return jax.jit(local_energy), ham, ham.n_up
+
+
+def assert_same_local_energy(local_energy, x, y):
+    """E_loc(x) = E_loc(y), both finite (one call on the pair: one compilation for all examples)."""
+    e = np.asarray(local_energy(jnp.stack([x, y])))
+    assert np.all(np.isfinite(e)), e
+    np.testing.assert_allclose(e[1], e[0], rtol=1e-8, atol=1e-8)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=seeds, V=st.floats(0.0, 40.0), n1=st.integers(-2, 2), n2=st.integers(-2, 2), data=st.data())
+def test_local_energy_invariant_under_supercell_translation_of_one_electron(seed, V, n1, n2, data):
+    """E_loc(r_i + n1 L1 + n2 L2) = E_loc(r_i): psi, the Ewald energy and the moiré potential are
+    all periodic in the supercell, so the local energy is exactly periodic in each electron."""
+    local_energy, ham, _ = moire_local_energy()
+    i = data.draw(st.integers(0, ham.n_electrons - 1))
+    x = sample(ham.hilbert, seed, V)
+    shift = n1 * CELL.vectors[0] + n2 * CELL.vectors[1]
+    assert_same_local_energy(local_energy, x, x.at[2 * i : 2 * i + 2].add(jnp.asarray(shift)))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=seeds, V=st.floats(0.0, 40.0), data=st.data())
+def test_local_energy_invariant_under_same_spin_exchange(seed, V, data):
+    """Swapping two same-spin electrons flips psi's sign and leaves H psi / psi unchanged."""
+    local_energy, ham, n_up = moire_local_energy()
+    i, j = data.draw(st.sampled_from([(0, 1), (0, 2), (1, 2)]))  # the 3 spin-up electrons
+    assert j < n_up
+    x = sample(ham.hilbert, seed, V)
+    r = x[:-1].reshape(-1, 2)
+    y = join_sample(r.at[jnp.array([i, j])].set(r[jnp.array([j, i])]), x[-1:])
+    assert_same_local_energy(local_energy, x, y)
 
 
 def test_router_statistics_from_model():

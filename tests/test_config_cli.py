@@ -196,7 +196,8 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
     """One run through the CLI life cycle (one test, so that pytest-xdist trains only once):
     ``qernel train`` for 2 steps writes checkpoint and log; training again without ``--resume``
     is refused; ``qernel evaluate`` prints energies at parameter values never trained on and
-    rejects unknown parameters; ``--resume`` continues the same run to 3 steps."""
+    rejects unknown parameters; ``--resume`` continues the same run to 3 steps, and once more
+    rewrites nothing."""
     path = _write_config(tmp_path, "tiny.toml")
     assert main(["train", str(path), "--no-progress"]) == 0
     checkpoint = tmp_path / "run" / "checkpoint.npz"
@@ -254,6 +255,14 @@ def test_cli_train_evaluate_resume(tmp_path, capsys):
     from qernel.training.checkpoint import load_checkpoint
 
     assert load_checkpoint(checkpoint)["step"] == 3
+
+    # resuming the finished run again takes no step and rewrites nothing (the previous checkpoint
+    # stays a different step; the demo relies on this too)
+    files = [checkpoint, tmp_path / "run" / "checkpoint.prev.npz", tmp_path / "run" / "log.jsonl"]
+    before = [(f.stat().st_mtime_ns, f.read_bytes()) for f in files]
+    assert main(["train", str(longer), "--resume", "--no-progress"]) == 0
+    assert [(f.stat().st_mtime_ns, f.read_bytes()) for f in files] == before
+    assert load_checkpoint(files[1])["step"] == 2
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -13,6 +13,8 @@ from qernel.hamiltonian.lattice import triangular_lattice
 from qernel.hamiltonian.operators import KineticEnergy, LocalEnergy, local_kinetic_energy
 from qernel.hamiltonian.trap import HarmonicTrap
 
+from _perturb import perturbed
+
 SUPERCELL = triangular_lattice(1.0).supercell([[2, 1], [-1, 1]])  # sqrt3 x sqrt3, non-rectangular
 
 
@@ -128,16 +130,6 @@ def _hessian_kinetic(f, r):
     return -0.5 * (lap + jnp.sum(grad**2))
 
 
-def _perturbed(params, seed):
-    """Parameters with every leaf moved randomly, so zero-initialised heads (FiLM, Jastrow
-    smooth weights) contribute too."""
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
-    return jax.tree_util.tree_unflatten(
-        tree, [x + 0.3 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
-    )
-
-
 @pytest.mark.parametrize(
     "system", [pytest.param("moire_complex", marks=pytest.mark.slow), "trap_real"]  # moiré: ~3 min of Hessian
 )
@@ -163,7 +155,7 @@ def test_fused_qernel_local_kinetic_energy_matches_hessian_trace(system):
         carried = jnp.zeros((2, 0))
     model = make_qernel(config, ham.hilbert)
     x = join_sample(positions, carried)
-    params = _perturbed(model.init(jax.random.PRNGKey(0), x[:1]), seed=2)
+    params = perturbed(model.init(jax.random.PRNGKey(0), x[:1]), seed=2)
 
     def logpsi(p, s):
         return model.apply(p, None, s)

@@ -193,3 +193,36 @@ def test_orbital_matrices_are_captured_from_the_fused_determinant_model():
     np.testing.assert_allclose(np.asarray(fused), np.asarray(plain), rtol=1e-10, atol=1e-12)
     log_det = np.asarray(jnp.linalg.slogdet(fused[:, 0])[1])
     np.testing.assert_allclose(np.real(np.asarray(log_psi)) - log_det, np.real(log_psi[0]) - log_det[0], atol=1e-8)
+
+
+@pytest.mark.slow  # about a minute of CPU (a tiny run built and compiled)
+def test_signal_during_pretraining_saves_the_step_and_the_same_command_continues(tmp_path, monkeypatch):
+    """SIGTERM in the middle of pretraining: the current step finishes, pretrain.npz holds it, the
+    interruption names the phase; pretraining again continues from there to the planned steps."""
+    import os
+    import signal
+
+    from qernel.training.checkpoint import load_checkpoint
+    from qernel.training.driver import TrainingInterrupted
+
+    original = OrbitalPretrainer.step
+
+    def step_then_signal(self):
+        loss = original(self)
+        if self.step_count == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(OrbitalPretrainer, "step", step_then_signal)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the handler under test must be the one installed
+    try:
+        run = _tiny_run((15.0,), {"steps": 5, "learning_rate": 1e-2, "reference": "bloch"})
+        with pytest.raises(TrainingInterrupted) as stop:
+            pretrain_orbitals(run, tmp_path, progress=False)
+        assert stop.value.phase == "pretraining" and stop.value.step == 2 and stop.value.saved
+        assert load_checkpoint(tmp_path / "pretrain.npz")["pretrain_step"] == 2
+        monkeypatch.setattr(OrbitalPretrainer, "step", original)
+        again = _tiny_run((15.0,), {"steps": 5, "learning_rate": 1e-2, "reference": "bloch"})
+        assert len(pretrain_orbitals(again, tmp_path, progress=False)) == 3
+    finally:
+        signal.signal(signal.SIGTERM, previous)

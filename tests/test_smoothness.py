@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _perturb import perturbed
 
 from qernel.ansatz import QERNELConfig, make_qernel
 from qernel.hamiltonian.hilbert import ElectronHilbert
@@ -33,11 +34,7 @@ def _perturbed(model, hilbert, seed):
     x = jnp.concatenate([CELL.to_cartesian(jax.random.uniform(jax.random.PRNGKey(seed), (hilbert.n_electrons, 2))).reshape(-1),
                          jnp.array([12.0])])
     params = model.init(jax.random.PRNGKey(seed), x[None])
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(jax.random.PRNGKey(seed + 100), len(leaves))
-    moved = [p + 0.2 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
-    assert all(bool(jnp.all(m != p)) for m, p in zip(moved, leaves))  # every parameter moved
-    return jax.tree_util.tree_unflatten(tree, moved), x
+    return perturbed(params, seed + 100, scale=0.2), x  # every parameter moved
 
 
 def _kink_ratio(psi_of_x, x0, electron, direction, n_points=1201, half_length=0.6):

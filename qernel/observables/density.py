@@ -31,7 +31,7 @@ from .groups import (
     resolve_groups,
 )
 
-__all__ = ["DensityMap", "density_map", "measure_density_map", "spin_slice", "require_supercell"]
+__all__ = ["DensityMap", "density_map", "density_samples", "measure_density_map", "spin_slice", "require_supercell"]
 
 
 def require_supercell(hamiltonian) -> Supercell:
@@ -195,6 +195,23 @@ def density_map(
             n_samples=int(groups.members(g).sum() * samples.shape[1]),
         )
     return results
+
+
+def density_samples(samples, hamiltonian, *, n_bins: int = 24, spin: str | None = None,
+                    batch_size: int | None = None) -> jnp.ndarray:
+    """Per-sample density of every bin (what :func:`density_map` averages), for streaming it block
+    by block: (n_chains, chain_length, n_bins * n_bins), flat index ``i * n_bins + j``, electrons
+    per internal area unit. Memory: the whole per-sample array (use blocks of samples)."""
+    samples = check_samples(samples, hamiltonian)
+    cell = require_supercell(hamiltonian)
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
+    first, count = spin_slice(hamiltonian, spin)
+    total = int(n_bins) ** 2
+    if batch_size is None:
+        batch_size = auto_batch_size(count * total)
+    kernel = _CountsKernel(cell, first, count, int(n_bins), total)
+    return map_samples(kernel, samples, jnp.int32(0), batch_size=batch_size) / (cell.area / total)
 
 
 def measure_density_map(vstate, hamiltonian, **options) -> dict[tuple[float, ...], DensityMap]:

@@ -50,6 +50,7 @@ __all__ = [
     "density_fourier_samples",
     "density_fourier",
     "crystal_order_parameter",
+    "order_parameter_from_fourier",
     "first_shell",
     "default_order_parameter_vectors",
     "measure_density_fourier",
@@ -273,11 +274,20 @@ def crystal_order_parameter(
     G = default_order_parameter_vectors(hamiltonian) if G is None else _check_vectors(G)
     groups = resolve_groups(samples, hamiltonian, groups)
     rho = density_fourier_samples(samples, hamiltonian, G, spin=spin, batch_size=batch_size)
+    return order_parameter_from_fourier(rho, G, groups, spin=spin)
+
+
+def order_parameter_from_fourier(
+    rho, G, groups: ParameterGroups, *, spin: str | None = None
+) -> dict[tuple[float, ...], OrderParameter]:
+    """:func:`crystal_order_parameter` from the per-sample ``rho(G)`` (n_chains, chain_length, K)
+    of :func:`density_fourier_samples` (e.g. kept from blocks of samples, :mod:`qernel.scan`)."""
+    rho = jnp.asarray(rho)
     results = {}
     for g in groups.present:
         index = np.flatnonzero(groups.members(g))
         components, projection = _group_fourier(
-            rho[index], G, groups.parameters(g), spin, int(len(index) * samples.shape[1])
+            rho[index], G, groups.parameters(g), spin, int(len(index) * rho.shape[1])
         )
         results[groups.key(g)] = OrderParameter(
             parameters=groups.parameters(g),

@@ -37,6 +37,7 @@ __all__ = [
     "reciprocal_points",
     "default_q_max",
     "structure_factor",
+    "structure_factor_shell_samples",
     "measure_structure_factor",
 ]
 
@@ -206,6 +207,31 @@ def structure_factor(
             n_samples=int(len(members) * samples.shape[1]),
         )
     return results
+
+
+def structure_factor_shell_samples(
+    samples, hamiltonian, q, *, q_chunk: int = 128, batch_size: int | None = None
+) -> tuple[np.ndarray, jnp.ndarray]:
+    """Per-sample shell averages of ``S(q) = N |rho(q)|^2`` (what :func:`structure_factor` averages
+    into ``S_shells``), for streaming them block by block.
+
+    Args:
+        samples: (n_chains, chain_length, 2N + P).
+        q: (M, 2) nonzero wavevectors (internal units).
+
+    Returns:
+        ``(q_shells, values)``: (n_s,) distinct ``|q|`` and (n_chains, chain_length, n_s) values.
+    """
+    samples = check_samples(samples, hamiltonian)
+    q = np.asarray(q, dtype=float)
+    q_shells, weights = _shells(q)
+    n = hamiltonian.n_electrons
+    values = jnp.zeros((*samples.shape[:2], len(q_shells)), samples.dtype)
+    for start in range(0, len(q), int(q_chunk)):
+        stop = min(start + int(q_chunk), len(q))
+        rho = density_fourier_samples(samples, hamiltonian, q[start:stop], batch_size=batch_size)
+        values = values + (n * jnp.abs(rho) ** 2) @ jnp.asarray(weights[:, start:stop].T, samples.dtype)
+    return q_shells, values
 
 
 def measure_structure_factor(vstate, hamiltonian, **options) -> dict[tuple[float, ...], StructureFactor]:

@@ -196,7 +196,8 @@ def _decode(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: str | os.PathLike, *, fallback: bool = True) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
-    Returns the JSON entries (``step``, ``config``, ``qernel_version``, ...) and the trees:
+    Returns the JSON entries (``step``, ``config``, ``qernel_version``, ...), ``loaded_from`` (the
+    file actually read: ``path`` or, after a fallback, the previous checkpoint) and the trees:
     ``params``/``model_state`` as nested dicts, ``optimizer_state``/``sampler_state`` as
     :class:`SavedTree` (restore them with :func:`restore_like`). With ``fallback``, a missing or
     corrupt ``path`` falls back to :func:`previous_path` with a message on stderr.
@@ -210,14 +211,14 @@ def load_checkpoint(path: str | os.PathLike, *, fallback: bool = True) -> dict[s
     try:
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
-        return _decode(path)
+        return {**_decode(path), "loaded_from": str(path)}
     except CheckpointError as error:
         if not (fallback and previous.is_file()):
             raise
         data = _decode(previous)
         print(f"qernel: {error}; using the previous checkpoint {previous} (step {data.get('step')})",
               file=sys.stderr)
-        return data
+        return {**data, "loaded_from": str(previous)}
 
 
 def restore_like(saved, live):

@@ -18,6 +18,7 @@ unchanged with the chains sharded over several devices by NetKet; ``chunk_size``
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import signal
@@ -56,12 +57,13 @@ class NonFiniteError(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM during :meth:`FoundationVMC.run`: the current step was finished and, with an
-    output directory, checkpointed. ``step`` is the number of completed steps."""
+    """SIGINT/SIGTERM during :meth:`FoundationVMC.run` (``phase = "training"``) or the orbital
+    pretraining (``phase = "pretraining"``): the current step was finished and, with an output
+    directory, checkpointed. ``step`` is the number of completed steps of that phase."""
 
-    def __init__(self, step: int, signal_name: str, saved: bool) -> None:
-        super().__init__(f"{signal_name}: interrupted at step {step}")
-        self.step, self.signal_name, self.saved = step, signal_name, saved
+    def __init__(self, step: int, signal_name: str, saved: bool, phase: str = "training") -> None:
+        super().__init__(f"{signal_name}: interrupted at {phase} step {step}")
+        self.step, self.signal_name, self.saved, self.phase = step, signal_name, saved, phase
 
 
 def _signalled_anywhere(received: list[str]) -> bool:
@@ -132,9 +134,11 @@ def _update_direction(
     centred, weights = centred_local_energies(local_energies, group_ids, n_groups, clip_width)
     if preconditioner is None:
         return foundation_gradient(logpsi, params, samples, centred, weights, chunk_size)
+    # the regularised solve in float64 also for float32 parameters: O(Ns^3), cheap next to the
+    # float32 O(Ns^2 Np) Gram matrix (benchmarks/precision.py measures the difference)
     return natural_gradient(
         logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size,
-        momentum, previous,
+        momentum, previous, solve_dtype=jax.dtypes.canonicalize_dtype(jnp.float64),
     )
 
 
@@ -210,6 +214,8 @@ class FoundationVMC:
         self.seed = int(seed)
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
+        # (file, step) of the checkpoint last written or read: a run that takes no step rewrites nothing
+        self._checkpointed: tuple[Path, int] | None = None
 
     # -- one step ------------------------------------------------------------------------------
     def _diag_shift(self) -> float:
@@ -229,7 +235,8 @@ class FoundationVMC:
             if not members.any():
                 continue
             # NetKet's statistics, with error 0 (not NaN) for a constant series (an eigenstate)
-            s = estimate(jnp.real(local_energies[members]) * unit, blocking=True)
+            # float64 on the host also for a float32 run: free, and exact accumulation of long evaluations
+            s = estimate(np.real(np.asarray(local_energies[members])).astype(np.float64) * unit, blocking=True)
             stats.append(
                 GroupStats(
                     parameters={n: float(values[g, i]) for i, n in enumerate(names)},
@@ -360,10 +367,14 @@ class FoundationVMC:
             self.previous_direction = restore_like(data["previous_direction"], self.previous_direction)
         vstate.reset()
         self.step_count = int(data["step"])
+        if data.get("loaded_from"):
+            self._checkpointed = (Path(data["loaded_from"]).resolve(), self.step_count)
 
     def save(self, path, extra: dict[str, Any] | None = None) -> Path:
         """Atomically write a checkpoint (``extra`` is stored alongside, e.g. the config)."""
-        return save_checkpoint(path, {**self.state_dict(), **(extra or {})})
+        written = save_checkpoint(path, {**self.state_dict(), **(extra or {})})
+        self._checkpointed = (Path(path).resolve(), self.step_count)
+        return written
 
     def restore(self, path) -> dict[str, Any]:
         """Load a checkpoint written by :meth:`save`; returns the whole payload."""
@@ -389,7 +400,8 @@ class FoundationVMC:
         Args:
             n_steps: total number of steps of the run (not additional steps).
             output_dir: directory for ``log.jsonl`` and ``checkpoint.npz`` (None: neither).
-            checkpoint_every: steps between checkpoints (a final one is always written).
+            checkpoint_every: steps between checkpoints (a final one is written unless the checkpoint
+                file already holds the last step: a finished run resumed again rewrites nothing).
             progress: show a progress bar with step, energy +- error, acceptance, time.
             loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
             callback: ``callback(step, record, driver) -> bool``; returning False stops.
@@ -418,8 +430,8 @@ class FoundationVMC:
         with _deferred_signals() if handle_signals else contextlib.nullcontext([]) as received:
             self._run_loop(n_steps, records, start, log_file, loggers, bar, callback, checkpoint,
                            checkpoint_every, extra, received)
-        if checkpoint is not None:
-            self.save(checkpoint, extra)
+        if checkpoint is not None and self._checkpointed != (checkpoint.resolve(), self.step_count):
+            self.save(checkpoint, extra)  # unless that file already holds this step (e.g. nothing to run)
         return records
 
     def _run_loop(self, n_steps, records, start, log_file, loggers, bar, callback, checkpoint, checkpoint_every,
@@ -476,17 +488,17 @@ def _open_log(path: Path, resume_step: int):
     """Open the JSON-lines log for appending, dropping records of steps >= ``resume_step``
     (they belong to work after the checkpoint that is being resumed and will be redone)."""
     kept = []
-    if path.exists():
-        with open(path) as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a torn last line from a kill
-                if record.get("step", -1) < resume_step:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-    with open(path, "w") as handle:
-        handle.writelines(kept)
+    original = path.read_text() if path.exists() else None
+    for line in io.StringIO(original or ""):  # the lines a file iteration gives
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a torn last line from a kill
+        if record.get("step", -1) < resume_step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if "".join(kept) != original:  # untouched when nothing is dropped (a finished run resumed again)
+        with open(path, "w") as handle:
+            handle.writelines(kept)
     return open(path, "a")
 
 

@@ -45,7 +45,9 @@ def centred_local_energies(local_energies, group_ids, n_groups: int, clip_width:
         (dE, weights): both (Ns,); ``dE`` has zero weighted mean within every group.
     """
     clipped = clip_within_groups(local_energies, group_ids, n_groups, clip_width)
-    return center_within_groups(clipped, group_ids, n_groups), group_sample_weights(group_ids, n_groups)
+    # weights in the energies' precision: float64 weights would promote a float32 run's gradient
+    weights = group_sample_weights(group_ids, n_groups).astype(jnp.real(clipped).dtype)
+    return center_within_groups(clipped, group_ids, n_groups), weights
 
 
 def foundation_gradient(
@@ -140,6 +142,7 @@ def natural_gradient(
     chunk_size: int | None = None,
     momentum: float = 0.0,
     previous=None,
+    solve_dtype=None,
 ):
     """Natural-gradient direction with per-group centring (see module docstring).
 
@@ -151,6 +154,9 @@ def natural_gradient(
         momentum: SPRING momentum mu in [0, 1) (``"spring"`` only; ``"sr"`` accepts it too and
             gives the same direction).
         previous: the previous direction delta_prev (pytree like ``params``; None: zero).
+        solve_dtype: precision of the regularised solve (the Jacobian and its Gram matrix stay in
+            the parameters' precision); None: the Jacobian's. ``jnp.float64`` with float32
+            parameters costs O((2Ns)^3) in float64, negligible next to the O(Ns^2 Np) Gram matrix.
 
     Returns:
         pytree like ``params``: the update direction (to be used as the optax gradient).
@@ -165,13 +171,16 @@ def natural_gradient(
     prev = None if previous is None else ravel_pytree(previous)[0].astype(J.dtype)
     if prev is not None:
         e = e - momentum * (J @ prev)  # SPRING: fit only what the damped previous step does not
+    solve = J.dtype if solve_dtype is None else solve_dtype
     if mode in ("minsr", "spring"):
-        T = J @ J.T
-        a = jax.scipy.linalg.solve(T + diag_shift * jnp.eye(T.shape[0], dtype=T.dtype), e, assume_a="pos")
-        delta = J.T @ a
+        T = (J @ J.T).astype(solve)
+        a = jax.scipy.linalg.solve(T + diag_shift * jnp.eye(T.shape[0], dtype=T.dtype), e.astype(solve), assume_a="pos")
+        delta = J.T @ a.astype(J.dtype)
     else:
-        S = J.T @ J
-        delta = jax.scipy.linalg.solve(S + diag_shift * jnp.eye(S.shape[0], dtype=S.dtype), J.T @ e, assume_a="pos")
+        S = (J.T @ J).astype(solve)
+        rhs = (J.T @ e).astype(solve)
+        delta = jax.scipy.linalg.solve(S + diag_shift * jnp.eye(S.shape[0], dtype=S.dtype), rhs, assume_a="pos")
+        delta = delta.astype(J.dtype)
     if prev is not None:
         delta = delta + momentum * prev
     return unravel(delta)

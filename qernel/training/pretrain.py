@@ -361,18 +361,25 @@ class OrbitalPretrainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_steps, initial=self.step_count, desc="pretrain orbitals", dynamic_ncols=True)
+        from .driver import TrainingInterrupted, _deferred_signals, _signalled_anywhere
+
         losses = []
         try:
-            while self.step_count < n_steps:
-                loss = self.step()
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"pretraining step {self.step_count}: the loss is {loss}; stopping")
-                losses.append(loss)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"loss={loss:.4g}")
-                if checkpoint is not None and self.step_count % checkpoint_every == 0:
-                    save_checkpoint(checkpoint, {**self.state_dict(), **(extra or {})})
+            with _deferred_signals() as received:  # SIGINT/SIGTERM: finish the step, save, stop
+                while self.step_count < n_steps:
+                    loss = self.step()
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"pretraining step {self.step_count}: the loss is {loss}; stopping")
+                    losses.append(loss)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix_str(f"loss={loss:.4g}")
+                    interrupted = _signalled_anywhere(received)
+                    if checkpoint is not None and (self.step_count % checkpoint_every == 0 or interrupted):
+                        save_checkpoint(checkpoint, {**self.state_dict(), **(extra or {})})
+                    if interrupted:
+                        raise TrainingInterrupted(self.step_count, received[0] if received else "signal",
+                                                  checkpoint is not None, phase="pretraining")
         finally:
             if bar is not None:
                 bar.close()
