@@ -338,7 +338,8 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def _with_section_defaults(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
-    kind = (data.get("system") or {}).get("kind", "moire") if isinstance(data.get("system", {}), dict) else None
+    system = data.get("system", {})
+    kind = system.get("kind", "moire") if isinstance(system, dict) else None  # a non-table is reported later
     ansatz = data.get("ansatz", {})
     ansatz_kind = ansatz.get("kind", "qernel") if isinstance(ansatz, dict) else None
     for name, default in SECTION_DEFAULTS.items():

@@ -27,6 +27,7 @@ import numpy as np
 from .observables import Estimate, finite_difference, moire_k_points
 from .config import ConfigError
 from .run import state_at_values
+from .units import PARAMETER_UNITS
 
 __all__ = ["ScanResult", "ScanObservables", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan",
            "write_scan"]
@@ -336,10 +337,6 @@ def write_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") ->
     return paths
 
 
-#: Units of the scanned parameters, for axis labels (user units of the Hamiltonians).
-_PARAMETER_UNITS = {"V": "meV", "phi": "deg", "omega": "Ha", "r_s": "bohr", "m_star": "m_e", "a_M": "nm"}
-
-
 def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> list[Path]:
     """PNG plots: energies, dE_int/dp, order parameter, S(q) peak, and density maps."""
     import matplotlib
@@ -350,7 +347,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     p = result.parameter
-    p_label = f"{p} [{_PARAMETER_UNITS[p]}]" if p in _PARAMETER_UNITS else p
+    p_label = f"{p} [{PARAMETER_UNITS[p]}]" if p in PARAMETER_UNITS else p
     x = result.column(p)
     col = result.column
     marks = {t.quantity: t for t in result.transitions}
@@ -377,7 +374,8 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     fig, ax = plt.subplots(figsize=(5, 4))
     slope = finite_difference(x, col("E_int"), col("E_int_error"))
     ax.errorbar(slope.x, slope.slope, slope.error, fmt="o-", ms=3, color="C1")
-    ax.set(xlabel=p_label, ylabel=f"dE_int/d{p} [{unit}/{_PARAMETER_UNITS.get(p, 'unit')}]", title="slope of the interaction energy")
+    ax.set(xlabel=p_label, ylabel=f"dE_int/d{p} [{unit}/{PARAMETER_UNITS.get(p, 'unit')}]",
+           title="slope of the interaction energy")
     mark(ax, "E_int")
     fig.tight_layout()
     paths.append(out / "dEint.png")
@@ -412,7 +410,8 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
         im = ax.scatter(r[..., 0].ravel(), r[..., 1].ravel(), c=dmap.density.mean.ravel(), s=18, marker="h",
                         cmap="viridis", vmin=0.0, vmax=vmax)
         fig.colorbar(im, ax=ax, label="density [1/a_M^2]")
-        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]", title=f"{p} = {value:g} {_PARAMETER_UNITS.get(p, '')}")
+        ax.set(aspect="equal", xlabel="x [a_M]", ylabel="y [a_M]",
+               title=f"{p} = {value:g} {PARAMETER_UNITS.get(p, '')}")
         fig.tight_layout()
         paths.append(out / f"density_{p}_{value:g}.png")
         fig.savefig(paths[-1], dpi=120)

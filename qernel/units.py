@@ -27,6 +27,11 @@ HBAR2_OVER_2ME_MEV_NM2: float = 38.09982
 COULOMB_MEV_NM: float = 1439.9645
 
 
+#: User units of the Hamiltonian parameters (configs, ``--param``, scans, result files).
+PARAMETER_UNITS = {"V": "meV", "phi": "degrees", "m_star": "m_e", "a_M": "nm", "eps": "relative permittivity",
+                   "omega": "Ha", "r_s": "bohr"}
+
+
 def moire_energy_unit_meV(m_star: float, a_M_nm: float) -> float:
     """Internal moiré energy unit ``E0 = hbar^2 / (m* a_M^2)`` in meV.
 

@@ -11,12 +11,13 @@ one, and prints the peak resident memory (``ru_maxrss``) after each, as one JSON
 from __future__ import annotations
 
 import json
-import resource
 import sys
 
 import qernel  # noqa: F401  (CPU pinning first)
 from qernel.run import train
 from qernel.scan import scan_checkpoint
+
+from _memory_worker import peak_mib  # the same peak-memory reading as the evaluation worker
 
 CONFIG = {
     "system": {"kind": "moire", "V": 15.0, "phi": 45.0, "m_star": 0.35, "a_M": 8.031, "eps": 10.0,
@@ -27,10 +28,6 @@ CONFIG = {
     "optimizer": {"n_steps": 0},
     "run": {"seed": 0, "checkpoint_every": 1},
 }
-
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main(output_dir: str, small: int, large: int, block: int) -> dict:

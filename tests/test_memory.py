@@ -19,12 +19,17 @@ import pytest
 WORKER = Path(__file__).parent / "_memory_worker.py"
 
 
-def test_evaluation_peak_memory_does_not_grow_with_samples(tmp_path):
-    completed = subprocess.run([sys.executable, str(WORKER), str(tmp_path / "run"), "4096", "262144", "4096"],
+def _worker_result(worker: Path, output_dir: Path, small: int, large: int, block: int) -> dict:
+    """Run a memory worker in a fresh process (its own peak memory) and return its RESULT record."""
+    completed = subprocess.run([sys.executable, str(worker), str(output_dir), str(small), str(large), str(block)],
                                capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
     line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT "):])
+
+
+def test_evaluation_peak_memory_does_not_grow_with_samples(tmp_path):
+    result = _worker_result(WORKER, tmp_path / "run", 4096, 262144, 4096)
     small, large = result["4096"], result["262144"]
     assert (small["n_samples"], large["n_samples"]) == (4096, 262144)
     # the kept series is 2 MiB; 64x the samples costs less than 128 MiB of peak memory
@@ -59,11 +64,7 @@ def test_scan_peak_memory_does_not_grow_with_samples(tmp_path):
     machine, over the second small scan: +50 MiB (914 -> 964 MiB) and, under heavy load, +112 MiB
     (953 -> 1066 MiB); the scan before streaming (all samples at once) +1050 MiB (949 -> 1999 MiB).
     The bound below lies between the two."""
-    completed = subprocess.run([sys.executable, str(SCAN_WORKER), str(tmp_path / "run"), "3072", "196608", "3072"],
-                               capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    result = _worker_result(SCAN_WORKER, tmp_path / "run", 3072, 196608, 3072)
     baseline, large = result["small_again"], result["large"]
     assert large["density_n_samples"] == 64 * baseline["density_n_samples"]
     assert large["peak_mib"] - baseline["peak_mib"] < 256

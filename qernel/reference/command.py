@@ -22,6 +22,8 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
+from ..units import PARAMETER_UNITS
+
 __all__ = ["ReferenceInputError", "validate_reference_inputs", "run_reference"]
 
 METHODS = ("bloch", "hf", "ed")
@@ -170,7 +172,7 @@ def run_reference(config_path, method: str, bands: int | None = None, values: di
         print_fn(f"{V:8.3f}  {record['energy_per_electron_meV']:12.5f}  {record['energy_meV']:12.5f}  {extra:>30s}")
     system_dict = {k: getattr(system, k) for k in ("kind", "V", "phi", "m_star", "a_M", "eps", "supercell", "filling",
                                                    "n_electrons", "n_up", "polarized", "interaction")}
-    units = {"V": "meV", "phi": "degrees", "m_star": "m_e", "a_M": "nm", "eps": "relative permittivity"}
+    units = {k: PARAMETER_UNITS[k] for k in ("V", "phi", "m_star", "a_M", "eps")}
     document = {"method": method, "bands": checked["bands"], "system": system_dict, "system_units": units,
                 "results": results}
     if json_path is not None:
