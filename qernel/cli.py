@@ -2,7 +2,7 @@
 
 Usage::
 
-    qernel train CONFIG.toml [--resume] [--output-dir DIR] [--no-progress]
+    qernel train CONFIG.toml [--resume | --init-from CHECKPOINT] [--output-dir DIR] [--no-progress]
                              [--distributed [--coordinator H:P --num-processes N --process-id I]]
     qernel evaluate CHECKPOINT [--param V=5,10,12.5] [--n-samples 4096] [--block-size 4096] [--json OUT]
                                [--distributed ...]
@@ -84,6 +84,19 @@ def _start_distributed(args) -> None:
     print(f"process {index} of {count} (jax.distributed)", file=sys.stderr)
 
 
+def _init_source(spec: str | None) -> str | None:
+    """``--init-from``: a checkpoint file, or the name of a shipped model (``qernel evaluate --list-pretrained``)."""
+    if spec is None or Path(spec).is_file():
+        return spec
+    from .pretrained import pretrained_checkpoint
+    from .training.checkpoint import CheckpointError
+
+    try:
+        return str(pretrained_checkpoint(spec))
+    except CheckpointError as error:
+        raise SystemExit(f"--init-from: {spec!r} is neither a checkpoint file nor a shipped model ({error})") from None
+
+
 def _cmd_train(args) -> int:
     from .config import load_config
     from .run import train
@@ -92,7 +105,8 @@ def _cmd_train(args) -> int:
 
     config = load_config(args.config)
     try:
-        run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir)
+        run = train(config, resume=args.resume, progress=not args.no_progress, output_dir=args.output_dir,
+                    init_from=_init_source(args.init_from))
     except TrainingInterrupted as stop:
         if stop.phase == "pretraining":  # no VMC checkpoint yet: the same command continues the stored pretraining
             saved = "; run the same command again to continue" if stop.saved else " (nothing saved)"
@@ -283,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from output_dir/checkpoint.npz (only n_steps and checkpoint_every may change)")
     p.add_argument("--output-dir", default=None, help="output directory (default: run.output_dir of the config)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start a new run from this checkpoint's (or shipped model's) parameters, skipping pretraining")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for batch jobs)")
     _add_distributed_options(p)
     p.set_defaults(func=_cmd_train)

@@ -257,8 +257,18 @@ def _check_output_dir(out: Path, resume: bool, create: bool = True) -> Path:
     return checkpoint
 
 
-def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None) -> Run:
+def train(
+    config: RunConfig | dict, *, resume: bool = False, progress: bool = True, output_dir=None,
+    init_from: str | os.PathLike | None = None,
+) -> Run:
     """Train a run to ``optimizer.n_steps``; with ``resume``, continue from ``output_dir/checkpoint.npz``.
+
+    With ``init_from`` (a checkpoint of another run, or a shipped model's file), a *new* run starts
+    from that model's parameters and model state instead of a fresh initialisation: pretraining is
+    skipped, the chains are new and thermalised, the optimizer (step count, learning-rate schedule,
+    SPRING momentum) starts from zero. The source is recorded in every checkpoint as ``init_from``
+    (path as given and its step). The architecture must match (a CheckpointError names the mismatch);
+    the system may differ (fine-tuning to another eps, say).
 
     Before anything is built or compiled: the output directory is checked (creatable, writable;
     a checkpoint present exactly when resuming), a resume's configuration is compared with the
@@ -272,6 +282,13 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
         TrainingInterrupted: SIGINT/SIGTERM; the current step was finished and checkpointed.
     """
     config = config if isinstance(config, RunConfig) else config_from_dict(config)
+    if resume and init_from is not None:
+        raise ConfigError("--init-from starts a new run and --resume continues one: pass only one of them")
+    initial = None
+    if init_from is not None:
+        if not Path(init_from).is_file():
+            raise CheckpointError(f"--init-from: no checkpoint file {str(init_from)!r}")
+        initial = load_checkpoint(init_from, fallback=False)
     out = Path(output_dir or config.run.output_dir)
     main = is_main_process()  # multi-process runs: process 0 owns the directory and writes the files
     checkpoint = _check_output_dir(out, resume, create=main)
@@ -287,17 +304,40 @@ def train(config: RunConfig | dict, *, resume: bool = False, progress: bool = Tr
             )
     with RunLock(out) if main else contextlib.nullcontext():
         run = build_run(config)
+        extra: dict[str, Any] = {"config": run.config.to_dict()}
         if data is not None:
             run.driver.load_state_dict(data)
+            if data.get("init_from"):
+                extra["init_from"] = data["init_from"]
         else:
-            pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
+            if initial is not None:
+                initialise_from(run, initial)
+                extra["init_from"] = {"checkpoint": str(init_from), "step": int(initial.get("step", 0))}
+            else:
+                pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
             # thermalise all chains, adapting their step sizes per group on the way
             run.driver.thermalise(run.config.sampler.n_thermalise)
         run.driver.run(
             run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
-            progress=progress, extra={"config": run.config.to_dict()},
+            progress=progress, extra=extra,
         )
     return run
+
+
+def initialise_from(run: Run, data: dict[str, Any]) -> None:
+    """Set the parameters and model state of ``run`` to those of a loaded checkpoint ``data`` and
+    restart its optimizer state there (the chains and the step count are left alone).
+
+    Raises:
+        CheckpointError: the checkpoint's parameters do not fit this run's model.
+    """
+    vstate = run.vstate
+    check_compatible(data["params"], vstate.parameters)
+    vstate.parameters = restore_like(data["params"], vstate.parameters)
+    if data.get("model_state"):
+        vstate.model_state = restore_like(data["model_state"], vstate.model_state)
+    vstate.reset()
+    run.driver.optimizer_state = run.driver.optimizer.init(vstate.parameters)
 
 
 def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> list[float]:

@@ -148,3 +148,51 @@ def test_existing_checkpoint_is_refused_before_building(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "run" / "checkpoint.npz", {"step": 1})
     with pytest.raises(ConfigError, match="exists: pass --resume"):
         qrun.train(_config(tmp_path))
+
+
+# -- init-from ------------------------------------------------------------------------------------
+def test_init_from_starts_a_new_run_at_the_given_parameters_and_records_its_source(tmp_path):
+    import jax
+
+    first = qrun.train(_config(tmp_path), progress=False)
+    source = tmp_path / "run" / "checkpoint.npz"
+    second_dir = tmp_path / "second"
+    started = {}
+
+    class Probe:  # the parameters at the first VMC step of the new run
+        def __init__(self, run):
+            started["params"] = jax.tree_util.tree_map(np.asarray, run.vstate.parameters)
+
+    real_run = qrun.FoundationVMC.run
+
+    def probing_run(self, *args, **kwargs):
+        Probe(self)
+        return real_run(self, *args, **kwargs)
+
+    qrun.FoundationVMC.run = probing_run
+    try:
+        second = qrun.train(_config(tmp_path, run={"seed": 3}), progress=False, output_dir=second_dir,
+                            init_from=source)
+    finally:
+        qrun.FoundationVMC.run = real_run
+    trained = jax.tree_util.tree_leaves(first.vstate.parameters)
+    for a, b in zip(jax.tree_util.tree_leaves(started["params"]), trained):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    stored = load_checkpoint(second_dir / "checkpoint.npz")
+    assert stored["init_from"] == {"checkpoint": str(source), "step": 2}
+    assert int(stored["step"]) == 2 and second.driver.step_count == 2  # a new run: its own step count
+
+
+def test_init_from_refuses_resume_and_a_model_that_does_not_fit(tmp_path, monkeypatch):
+    from qernel.training.checkpoint import CheckpointError
+
+    qrun.train(_config(tmp_path), progress=False)
+    source = tmp_path / "run" / "checkpoint.npz"
+    with pytest.raises(ConfigError, match="only one of them"):
+        qrun.train(_config(tmp_path), resume=True, init_from=source, progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        qrun.train(_config(tmp_path), init_from=tmp_path / "missing.npz", progress=False,
+                   output_dir=tmp_path / "other")
+    wider = _config(tmp_path, ansatz={"jastrow_smooth": 3})
+    with pytest.raises(CheckpointError):
+        qrun.train(wider, init_from=source, progress=False, output_dir=tmp_path / "wider")
