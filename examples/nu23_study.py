@@ -1,15 +1,18 @@
-"""Filling 2/3 of WSe2/WS2: one QERNEL model over V against Bloch, Hartree-Fock and ED.
+"""Filling 2/3 of WSe2/WS2: one QERNEL model over V against Bloch, Hartree-Fock and ED, at two sizes.
 
-The system of ``configs/moire_nu23_3x3.toml`` (N = 6 spin-polarised electrons on a 3x3 moiré
-supercell, eps = 5); the foundation models are trained with ``qernel train``::
+The systems of ``configs/moire_nu23_3x3.toml`` (N = 6 spin-polarised electrons on a 3x3 moiré
+supercell, eps = 5) and ``configs/moire_nu23_6x6.toml`` (N = 24, 6x6); the foundation models are
+trained with ``qernel train``::
 
     qernel train examples/configs/moire_nu23_3x3.toml          # pretrained to Hartree-Fock
-    qernel train examples/configs/moire_nu23_3x3_bloch.toml    # pretrained to the Bloch determinant
-    python examples/nu23_study.py references                    # Bloch, HF, ED n_b = 1, 2, 3 at the trained V
-    python examples/nu23_study.py evaluate runs/nu23_3x3 runs/nu23_3x3_bloch
-    python examples/nu23_study.py table                         # the comparison (markdown + JSON)
+    qernel train examples/configs/moire_nu23_3x3_continue.toml --init-from nu23_3x3
+    qernel train examples/configs/moire_nu23_6x6.toml
+    python examples/nu23_study.py references [--size 6]         # Bloch, HF (and ED n_b = 1, 2, 3 at N = 6)
+    python examples/nu23_study.py evaluate runs/nu23_3x3_continue runs/nu23_6x6
+    python examples/nu23_study.py table [--size 6]              # the comparison (markdown + JSON)
     qernel scan runs/nu23_3x3/checkpoint.npz --param V=0:30:61 --n-samples 124928 --density-at 5,25 \
-        --output-dir examples/nu23_results/scan_3x3
+        --output-dir docs/_static/nu23_3x3
+    python examples/nu23_study.py finite-size                   # both scans side by side
 
 Everything is written to ``examples/nu23_results/`` with repository-relative paths only. Energies
 are meV per electron; the references come from :mod:`qernel.reference` (cutoff 3).
@@ -29,8 +32,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "examples" / "nu23_results"
-CONFIG = "examples/configs/moire_nu23_3x3.toml"
-ED_BANDS = (1, 2, 3)
+#: supercell size -> its configuration; band-projected ED only at N = 6 (at N = 24 one band alone
+#: has C(36, 24) ~ 1.3e9 determinants)
+CONFIGS = {3: "examples/configs/moire_nu23_3x3.toml", 6: "examples/configs/moire_nu23_6x6.toml"}
+ED_BANDS_BY_SIZE = {3: (1, 2, 3), 6: ()}
 CUTOFF = 3.0
 
 
@@ -39,30 +44,37 @@ def _relative(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
 
 
-def _grid() -> list[float]:
+def _grid(size: int = 3) -> list[float]:
     from qernel.config import load_config
 
-    return [float(v) for v in load_config(ROOT / CONFIG).parameters.values["V"]]
+    return [float(v) for v in load_config(ROOT / CONFIGS[size]).parameters.values["V"]]
 
 
-def _hamiltonian():
+def _hamiltonian(size: int = 3):
     from qernel.config import load_config
     from qernel.run import build_hamiltonian
 
-    return build_hamiltonian(load_config(ROOT / CONFIG))
+    return build_hamiltonian(load_config(ROOT / CONFIGS[size]))
 
 
-def references(out: Path = RESULTS / "references_3x3.json") -> dict:
+def _tag(size: int) -> str:
+    return f"{size}x{size}"
+
+
+def references(size: int = 3) -> dict:
     """Bloch determinant (its exact <H>), Hartree-Fock (lowest of its starts) and band-projected ED at every trained V;
     an existing file is extended, not recomputed (each method is a resumable stage)."""
+    from qernel.reference.command import bloch_determinant
+
+    out = RESULTS / f"references_{_tag(size)}.json"
     from qernel.reference.ed import band_projected_ed
     from qernel.reference.hartree_fock import hartree_fock
     from qernel.reference.planewave import PlaneWaveBasis
 
-    ham = _hamiltonian()
+    ham = _hamiltonian(size)
     n = ham.n_electrons
-    data = json.loads(out.read_text()) if out.is_file() else {"config": CONFIG, "cutoff": CUTOFF, "rows": {}}
-    for V in _grid():
+    data = json.loads(out.read_text()) if out.is_file() else {"config": CONFIGS[size], "cutoff": CUTOFF, "rows": {}}
+    for V in _grid(size):
         row = data["rows"].setdefault(f"{V:g}", {"V": V})
         if "hartree_fock" not in row:
             basis = PlaneWaveBasis.from_hamiltonian(ham, V=V, cutoff=CUTOFF)
@@ -73,7 +85,10 @@ def references(out: Path = RESULTS / "references_3x3.json") -> dict:
             row["hartree_fock_gap_meV"] = hf.gap_meV
             row["hartree_fock_cpu_seconds"] = time.process_time() - t0
             _write(out, data)
-        for nb in ED_BANDS:
+        if "bloch" not in row and not ED_BANDS_BY_SIZE[size]:  # else ED reports it (its best choice in a multiplet)
+            row["bloch"] = bloch_determinant(ham, V, CUTOFF)["energy_per_electron_meV"]
+            _write(out, data)
+        for nb in ED_BANDS_BY_SIZE[size]:
             key = f"ed_{nb}"
             if key not in row:
                 t0 = time.process_time()
@@ -90,7 +105,7 @@ def references(out: Path = RESULTS / "references_3x3.json") -> dict:
                 row.setdefault("bloch", ed.bloch_determinant_energy_meV / n)
                 _write(out, data)
         print(f"V = {V:5.1f} meV: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if v is not None and (
-            k in ("bloch", "hartree_fock") or k in [f"ed_{b}" for b in ED_BANDS])), flush=True)
+            k in ("bloch", "hartree_fock") or k in [f"ed_{b}" for b in ED_BANDS_BY_SIZE[size]])), flush=True)
     return data
 
 
@@ -128,13 +143,16 @@ def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192) -> None:
         print(f"wrote {_relative(out)}")
 
 
-def table(out_md: Path = RESULTS / "table_3x3.md") -> str:
-    """One row per trained V: every model and reference (meV per electron), the best reference, and
+def table(size: int = 3) -> str:
+    """One row per trained V: every model of this size and every reference (meV per electron), and
     the variational order checks (a model below ED with all bands would violate it; HF <= Bloch)."""
-    refs = json.loads((RESULTS / "references_3x3.json").read_text())["rows"]
+    out_md = RESULTS / f"table_{_tag(size)}.md"
+    refs = json.loads((RESULTS / f"references_{_tag(size)}.json").read_text())["rows"]
     models = {p.stem.removeprefix("model_"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("model_*.json"))}
-    ed_keys = [f"ed_{b}" for b in ED_BANDS]
-    head = ["V [meV]", "Bloch", "HF"] + [f"ED n_b={b}" for b in ED_BANDS] + \
+    models = {name: m for name, m in models.items() if m["config"]["system"]["supercell"] == size}
+    ed_bands = ED_BANDS_BY_SIZE[size]
+    ed_keys = [f"ed_{b}" for b in ed_bands]
+    head = ["V [meV]", "Bloch", "HF"] + [f"ED n_b={b}" for b in ed_bands] + \
         [f"{name} ({m['steps']} steps)" for name, m in models.items()] + [f"{name} - HF" for name in models]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     checks = []
@@ -155,19 +173,79 @@ def table(out_md: Path = RESULTS / "table_3x3.md") -> str:
             checks.append({"V": V, "model": name, "energy": row["energy"], "error": row["error"],
                            "below_hartree_fock": row["energy"] + 2 * row["error"] < ref["hartree_fock"],
                            "below_bloch": row["energy"] + 2 * row["error"] < ref["bloch"],
-                           "minus_best_ed": row["energy"] - min(ref[k] for k in ed_keys if ref.get(k) is not None),
+                           "minus_best_ed": (row["energy"] - min(ref[k] for k in ed_keys if ref.get(k) is not None)
+                                             if any(ref.get(k) is not None for k in ed_keys) else None),
                            "hf_below_bloch": ref["hartree_fock"] <= ref["bloch"] + 1e-9})
         lines.append("| " + " | ".join(cells + diffs) + " |")
     text = "\n".join(lines) + "\n"
     out_md.write_text(text)
-    (RESULTS / "checks_3x3.json").write_text(json.dumps(checks, indent=1))
+    (RESULTS / f"checks_{_tag(size)}.json").write_text(json.dumps(checks, indent=1))
     print(text)
     return text
 
 
+SCANS = {3: ROOT / "docs" / "_static" / "nu23_3x3" / "scan.json", 6: ROOT / "docs" / "_static" / "nu23_6x6" / "scan.json"}
+
+
+def finite_size(out: Path = RESULTS / "finite_size.json",
+                figure: Path = ROOT / "docs" / "_static" / "nu23_finite_size.png") -> dict:
+    """The two sizes' scans side by side: per size, the located change of each quantity (steepest
+    point with its bootstrap uncertainty, from ``qernel scan``), the maximum slope of the K-point
+    order parameter and of E_int per electron, and the order parameter at both ends; plus one figure
+    with energy per electron, order parameter and dE_int/dV per electron of both sizes on the same axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scans = {size: json.loads(path.read_text()) for size, path in SCANS.items() if path.is_file()}
+    result: dict = {"scans": {str(size): _relative(SCANS[size]) for size in scans}, "sizes": {}}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for size, scan in scans.items():
+        rows = scan["rows"]
+        n = round(rows[0]["E"] / rows[0]["E_per_electron"])
+        V = np.array([r["V"] for r in rows])
+        order = np.array([r["order_K"] for r in rows])
+        order_err = np.array([r["order_K_error"] for r in rows])
+        e_int = np.array([r["E_int"] for r in rows]) / n
+        slopes = np.diff(order) / np.diff(V)
+        e_slopes = np.diff(e_int) / np.diff(V)
+        result["sizes"][str(size)] = {
+            "n_electrons": n, "n_values": len(rows),
+            "transitions": {t["quantity"]: {"location_meV": t["location"], "bootstrap_error_meV": t["error"]}
+                            for t in scan["transitions"]},
+            "max_order_K_slope_per_meV": float(slopes.max()),
+            "max_order_K_slope_at_meV": float(0.5 * (V[1:] + V[:-1])[slopes.argmax()]),
+            "max_abs_dE_int_dV_per_electron": float(np.abs(e_slopes).max()),
+            "max_abs_dE_int_dV_at_meV": float(0.5 * (V[1:] + V[:-1])[np.abs(e_slopes).argmax()]),
+            "order_K_first": [float(order[0]), float(order_err[0])],
+            "order_K_last": [float(order[-1]), float(order_err[-1])],
+            "order_K_noise_floor_median": float(np.median([r["order_K_noise_floor"] for r in rows])),
+        }
+        label = f"N = {n} ({size}x{size})"
+        axes[0].errorbar(V, [r["E_per_electron"] for r in rows], [r["E_error"] / n for r in rows], fmt=".-", label=label)
+        axes[1].errorbar(V, order, order_err, fmt=".-", label=label)
+        axes[1].plot(V, [r["order_K_noise_floor"] for r in rows], ":", color=axes[1].lines[-1].get_color(),
+                     label=f"noise floor, N = {n}")
+        axes[2].plot(0.5 * (V[1:] + V[:-1]), e_slopes, ".-", label=label)
+    axes[0].set(xlabel="V [meV]", ylabel="E / N [meV]", title="energy per electron")
+    axes[1].set(xlabel="V [meV]", ylabel="|<ρ(K)>| (per electron; point charges: 0.5)", title="order parameter at K")
+    axes[2].set(xlabel="V [meV]", ylabel="dE_int/dV per electron", title="interaction energy slope")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=120)
+    result["figure"] = _relative(figure)
+    _write(out, result)
+    print(json.dumps(result["sizes"], indent=1))
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["references", "evaluate", "table"])
+    parser.add_argument("stage", choices=["references", "evaluate", "table", "finite-size"])
+    parser.add_argument("--size", type=int, choices=sorted(CONFIGS), default=3, help="supercell size n (n x n)")
     parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
     parser.add_argument("--n-samples-per-value", type=int, default=8192)
     args = parser.parse_args(argv)
@@ -175,13 +253,15 @@ def main(argv: list[str] | None = None) -> None:
     # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
     qernel.pin_to_one_cpu()
     if args.stage == "references":
-        references()
+        references(args.size)
     elif args.stage == "evaluate":
         if not args.runs:
             sys.exit("evaluate: give the run directories, e.g. runs/nu23_3x3")
         evaluate(args.runs, args.n_samples_per_value)
+    elif args.stage == "table":
+        table(args.size)
     else:
-        table()
+        finite_size()
 
 
 if __name__ == "__main__":
