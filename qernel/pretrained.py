@@ -124,6 +124,12 @@ def export_pretrained(
         "parameters": config.get("parameters"),
         "system": config.get("system"),
     }
+    if data.get("init_from"):  # started from another model (qernel train --init-from): say which, and its cost
+        start = dict(data["init_from"])
+        start["checkpoint"] = Path(str(start.get("checkpoint", ""))).name  # never a machine path
+        provenance["init_from"] = start
+        earlier = start.get("provenance") or {}
+        provenance["total_steps"] = int(data["step"]) + int(earlier.get("total_steps", earlier.get("steps", start.get("step", 0))))
     target = _directory(directory) / f"{name}.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"step": data["step"], "config": config, "params": data["params"], "provenance": provenance}
@@ -140,6 +146,8 @@ def describe(record: dict[str, Any]) -> str:
     span = ", ".join(f"{k} in [{min(v)}, {max(v)}]" for k, v in values.items())
     minutes = p.get("training_wall_seconds")
     cost = f"{p.get('steps')} steps" + (f", {minutes / 60:.0f} min" if minutes else "")
+    if p.get("init_from"):
+        cost += f" after {p['init_from'].get('checkpoint')} ({p.get('total_steps')} steps in all)"
     return (f"{record['name']}: {p.get('description', '')} ({system.get('kind')}, N = {system.get('n_electrons')}, "
             f"{system.get('supercell')}x{system.get('supercell')} cells; {span}; {cost}; "
             f"qernel {p.get('qernel_version')}, exported at commit {(p.get('git_commit_at_export') or 'unknown')[:10]})")

@@ -312,7 +312,8 @@ def train(
         else:
             if initial is not None:
                 initialise_from(run, initial)
-                extra["init_from"] = {"checkpoint": str(init_from), "step": int(initial.get("step", 0))}
+                extra["init_from"] = {"checkpoint": _portable_path(init_from), "step": int(initial.get("step", 0)),
+                                      **({"provenance": initial["provenance"]} if initial.get("provenance") else {})}
             else:
                 pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
             # thermalise all chains, adapting their step sizes per group on the way
@@ -322,6 +323,14 @@ def train(
             progress=progress, extra=extra,
         )
     return run
+
+
+def _portable_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory when inside it, else its file name: what is
+    recorded in checkpoints (which may be committed) never names a machine's directories."""
+    resolved = Path(path).resolve()
+    cwd = Path.cwd().resolve()
+    return str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else resolved.name
 
 
 def initialise_from(run: Run, data: dict[str, Any]) -> None:
