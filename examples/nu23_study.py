@@ -137,8 +137,13 @@ def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192) -> None:
         t0 = time.perf_counter()
         records = evaluate_checkpoint(checkpoint, {"V": grid}, n_samples=n_samples_per_value * len(grid))
         n = data["config"]["system"]["n_electrons"]
+        start = dict(data.get("init_from") or {})  # qernel train --init-from: the steps before this run
+        if start:
+            start["checkpoint"] = Path(str(start.get("checkpoint", ""))).name
+        total = int(data["step"]) + int(start.get("step", 0))
         result = {
-            "run": run_dir.name, "steps": int(data["step"]), "config": data["config"],
+            "run": run_dir.name, "steps": int(data["step"]), "total_steps": total,
+            **({"init_from": start} if start else {}), "config": data["config"],
             "train_wall_seconds": training_wall_seconds(run_dir / "log.jsonl"), "evaluate_wall_seconds": time.perf_counter() - t0,
             "n_samples_per_value": n_samples_per_value,
             "rows": [{"V": r["parameters"]["V"], "energy": r["energy"] / n, "error": r["error"] / n,
@@ -162,7 +167,7 @@ def table(size: int = 3) -> str:
     with_hf = HARTREE_FOCK_BY_SIZE[size]
     baseline = "hartree_fock" if with_hf else "bloch"  # the difference column: model minus the best mean field run
     head = ["V [meV]", "Bloch"] + (["HF"] if with_hf else []) + [f"ED n_b={b}" for b in ed_bands] + \
-        [f"{name} ({m['steps']} steps)" for name, m in models.items()] + \
+        [f"{name} ({m.get('total_steps', m['steps'])} steps)" for name, m in models.items()] + \
         [f"{name} - {'HF' if with_hf else 'Bloch'}" for name in models]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     checks = []
