@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .hilbert import ElectronHilbert, split_sample
+from .hilbert import ElectronHilbert
 from .lattice import Supercell
 
 __all__ = ["ContinuumHamiltonian", "spin_sector"]
@@ -149,10 +149,24 @@ class ContinuumHamiltonian(abc.ABC):
         """``one_body_energy + interaction_energy`` for one configuration (internal units)."""
         return self.one_body_energy(positions, carried) + self.interaction_energy(positions, carried)
 
-    def potential_from_sample(self, x):
-        """Potential energy of one sample row (2N + P,) (internal units)."""
-        positions, carried = split_sample(x, self.n_electrons)
-        return self.potential_energy(positions, carried)
+    def potential_from_sample(self, x, part: str = "total"):
+        """Potential energy of one sample row (2N + P,) (internal units): the one "potential of a row".
+
+        Args:
+            x: one sample ``[r, p]``, shape (2N + P,); the parameters are read from the row.
+            part: ``"total"`` (one-body + interaction), ``"one_body"`` or ``"interaction"``.
+
+        Returns:
+            Scalar, internal energy units.
+        """
+        positions, carried = self.hilbert.split(x)
+        if part == "one_body":
+            return self.one_body_energy(positions, carried)
+        if part == "interaction":
+            return self.interaction_energy(positions, carried)
+        if part == "total":
+            return self.potential_energy(positions, carried)
+        raise ValueError(f"part must be one of ('total', 'one_body', 'interaction'), got {part!r}")
 
     # -- NetKet operators ----------------------------------------------------------------------
     def kinetic_operator(self):

@@ -91,6 +91,33 @@ class ElectronHilbert(ContinuousHilbert):
     def is_periodic(self) -> bool:
         return self._supercell is not None
 
+    # -- the sample layout: the one place that knows where coordinates and parameters are ---------
+    def split(self, x):
+        """Split sample rows into positions and carried parameters.
+
+        Args:
+            x: samples, shape (..., 2N + P) (NumPy or JAX).
+
+        Returns:
+            ``(r, p)``: positions (..., N, 2) (internal length units) and carried parameter values
+            (..., P) (user units); ``P = 0`` gives an empty last axis.
+        """
+        if x.shape[-1] != self.size:
+            raise ValueError(f"samples must have last dimension 2N + P = {self.size}, got shape {tuple(x.shape)}")
+        return split_sample(x, self.n_electrons)
+
+    def join(self, r, p):
+        """Inverse of :meth:`split`: positions (..., N, 2) and parameters (..., P) to rows (..., 2N + P).
+
+        ``p`` is broadcast over the leading axes of ``r`` (one parameter vector (P,) for a batch of
+        configurations is allowed); the result has the dtype of ``r``.
+        """
+        if tuple(r.shape[-2:]) != (self.n_electrons, 2):
+            raise ValueError(f"positions must have shape (..., N={self.n_electrons}, 2), got {tuple(r.shape)}")
+        if p.shape[-1:] != (self.n_parameters,):
+            raise ValueError(f"parameters must have last dimension P={self.n_parameters}, got shape {tuple(p.shape)}")
+        return join_sample(r, p)
+
     @property
     def _attrs(self):
         return (self._n_up, self._n_down, self._supercell, self._parameter_names)
@@ -104,13 +131,20 @@ class ElectronHilbert(ContinuousHilbert):
 
 
 def split_sample(x, n_electrons: int):
-    """Split samples (..., 2N + P) into positions (..., N, 2) and parameters (..., P)."""
+    """Split samples (..., 2N + P) into positions (..., N, 2) and parameters (..., P).
+
+    The function behind :meth:`ElectronHilbert.split` (which also checks the row length); prefer
+    ``hilbert.split(x)`` where the Hilbert space is at hand.
+    """
     positions = x[..., : 2 * n_electrons].reshape(*x.shape[:-1], n_electrons, 2)
     return positions, x[..., 2 * n_electrons :]
 
 
 def join_sample(positions, parameters):
-    """Inverse of :func:`split_sample`: (..., N, 2) and (..., P) to (..., 2N + P)."""
+    """Inverse of :func:`split_sample`: (..., N, 2) and (..., P) to (..., 2N + P).
+
+    The function behind :meth:`ElectronHilbert.join`; prefer ``hilbert.join(r, p)``.
+    """
     flat = positions.reshape(*positions.shape[:-2], -1)
     parameters = jnp.broadcast_to(parameters, (*flat.shape[:-1], parameters.shape[-1]))
     return jnp.concatenate([flat, parameters.astype(flat.dtype)], axis=-1)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from netket.operator import ContinuousOperator
 from netket.utils import struct
 
-from .hilbert import ElectronHilbert
+from .hilbert import ElectronHilbert, join_sample, split_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import ContinuumHamiltonian
@@ -52,13 +52,12 @@ def local_kinetic_energy(logpsi: Callable, params, x, n_electrons: int):
     Returns:
         Scalar (complex if ``logpsi`` is complex), internal energy units.
     """
-    n_coords = 2 * n_electrons
-    carried = x[n_coords:]
+    positions, carried = split_sample(x, n_electrons)
 
-    def logpsi_of_positions(r):
-        return logpsi(params, jnp.concatenate([r, carried])[None, :])[0]
+    def logpsi_of_positions(r):  # r: flat (2N,) coordinates
+        return logpsi(params, join_sample(r.reshape(n_electrons, 2), carried)[None, :])[0]
 
-    result = folx.forward_laplacian(logpsi_of_positions, sparsity_threshold=0)(x[:n_coords])
+    result = folx.forward_laplacian(logpsi_of_positions, sparsity_threshold=0)(positions.reshape(-1))
     gradient = result.jacobian.dense_array
     return -0.5 * (result.laplacian + jnp.sum(gradient * gradient))
 
@@ -106,16 +105,9 @@ _PARTS = ("total", "one_body", "interaction")
 def _potential_function(hamiltonian: "ContinuumHamiltonian", part: str) -> Callable:
     if part not in _PARTS:
         raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
-    n = hamiltonian.n_electrons
 
     def potential(x):
-        positions = x[: 2 * n].reshape(n, 2)
-        carried = x[2 * n :]
-        if part == "one_body":
-            return hamiltonian.one_body_energy(positions, carried)
-        if part == "interaction":
-            return hamiltonian.interaction_energy(positions, carried)
-        return hamiltonian.potential_energy(positions, carried)
+        return hamiltonian.potential_from_sample(x, part)
 
     return potential
 

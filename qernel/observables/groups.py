@@ -117,7 +117,7 @@ def groups_from_samples(samples, hamiltonian) -> ParameterGroups:
     samples = np.asarray(check_samples(samples, hamiltonian))
     P = hamiltonian.n_parameters
     names = tuple(hamiltonian.conditioned_on)
-    params = samples[..., samples.shape[-1] - P :]
+    _, params = hamiltonian.hilbert.split(samples)
     if not np.all(params == params[:, :1]):
         raise ValueError("carried parameters must be constant along each chain (samples[c, :, -P:])")
     if P == 0:

@@ -23,6 +23,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ..hamiltonian.hilbert import split_sample
 from ..hamiltonian.lattice import Supercell
 from .density import require_supercell
 from .estimates import Estimate, estimate, to_json_value
@@ -46,7 +47,7 @@ class _PairKernel:
 
     def __call__(self, x):
         n = self.n_electrons
-        positions = x[: 2 * n].reshape(n, 2)
+        positions, _ = split_sample(x, n)
         i, j = np.triu_indices(n, k=1)  # static
         channel = (i >= self.n_up).astype(np.int32) + (j >= self.n_up).astype(np.int32)  # 0, 1, 2
         distance = jnp.linalg.norm(self.supercell.minimum_image(positions[i] - positions[j]), axis=-1)

@@ -26,9 +26,7 @@ def electron_random_state(hilb: ElectronHilbert, key, size: int, dtype) -> jax.A
     else:
         fractional = jax.random.uniform(key, (size, n_el, 2), dtype)
         positions = hilb.supercell.to_cartesian(fractional)
-    return jnp.concatenate(
-        [positions.reshape(size, 2 * n_el), jnp.zeros((size, hilb.n_parameters), dtype)], axis=-1
-    )
+    return hilb.join(positions, jnp.zeros((size, hilb.n_parameters), dtype))
 
 
 def _already_registered() -> bool:
