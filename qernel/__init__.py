@@ -4,7 +4,8 @@ One neural network (Haiku), conditioned on Hamiltonian parameters, variationally
 whole family of 2D many-electron Hamiltonians (moiré heterobilayers, quantum dots, the electron
 gas) through NetKet's Monte Carlo machinery. Subpackages:
 
-* :mod:`qernel.hamiltonian` -- lattices, Ewald sums, Hamiltonians, bands, NetKet operators;
+* :mod:`qernel.geometry` -- lattices, supercells, the Hilbert space of samples ``[r, p]``;
+* :mod:`qernel.hamiltonian` -- Ewald sums, Hamiltonians, bands, NetKet operators;
 * :mod:`qernel.ansatz` -- the QERNEL transformer and baselines (Haiku);
 * :mod:`qernel.sampler` -- samplers whose chains carry Hamiltonian parameters;
 * :mod:`qernel.training` -- per-group centred (natural) gradients, the driver, checkpoints;
@@ -44,10 +45,10 @@ _CURATED: dict[str, str] = {
     "HarmonicTrap": "hamiltonian",
     "ElectronGas": "hamiltonian",
     "LocalEnergy": "hamiltonian",
-    "ElectronHilbert": "hamiltonian",
-    "Supercell": "hamiltonian",
-    "triangular_lattice": "hamiltonian",
-    "square_lattice": "hamiltonian",
+    "ElectronHilbert": "geometry",
+    "Supercell": "geometry",
+    "triangular_lattice": "geometry",
+    "square_lattice": "geometry",
     # the model
     "QERNELConfig": "ansatz",
     "make_qernel": "ansatz",
@@ -73,7 +74,7 @@ __all__ = sorted([*_CURATED, "pin_to_one_cpu"])
 
 #: public modules and subpackages, importable as attributes (``qernel.units``) without an import
 _SUBMODULES = frozenset({
-    "ansatz", "cli", "config", "demo", "distributed", "hamiltonian", "observables", "pretrained", "reference",
+    "ansatz", "cli", "config", "demo", "distributed", "geometry", "hamiltonian", "observables", "pretrained", "reference",
     "run", "sampler", "scan", "streaming", "training", "units",
 })
 

@@ -19,7 +19,7 @@ MOVED: dict[str, str] = {
     "high_symmetry_points": "hamiltonian", "moire_bands": "hamiltonian", "moire_bloch_states": "hamiltonian",
     "noninteracting_ground_state": "hamiltonian", "slater_log_amplitude": "hamiltonian",
     "spin_sector": "hamiltonian", "EwaldSum": "hamiltonian", "ewald_energy": "hamiltonian",
-    "join_sample": "hamiltonian", "split_sample": "hamiltonian", "Lattice": "hamiltonian",
+    "join_sample": "geometry", "split_sample": "geometry", "Lattice": "geometry",
     "moire_g_vectors": "hamiltonian", "moire_potential": "hamiltonian", "KineticEnergy": "hamiltonian",
     "PotentialEnergy": "hamiltonian", "local_kinetic_energy": "hamiltonian",
     # qernel.ansatz

@@ -67,7 +67,7 @@ def _locations(obj, name: str) -> list[str]:
     for package_name in submodule_packages:
         package = importlib.import_module(package_name)
         for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_"):
+            if info.name.startswith("_") or qernel_docs.is_moved(f"{package_name}.{info.name}"):
                 continue
             module = importlib.import_module(f"{package_name}.{info.name}")
             if name in getattr(module, "__all__", ()) and getattr(module, name, None) is obj \

@@ -11,9 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qernel.hamiltonian import HarmonicTrap, join_sample, split_sample
-from qernel.hamiltonian.hilbert import ElectronHilbert
-from qernel.hamiltonian.lattice import Supercell, triangular_lattice
+from qernel.geometry import ElectronHilbert, Supercell, join_sample, split_sample, triangular_lattice
+from qernel.hamiltonian import HarmonicTrap
 
 
 @pytest.fixture

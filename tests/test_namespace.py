@@ -8,6 +8,7 @@ name shadows a NetKet class of the same name with another meaning.
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 
 import pytest
@@ -88,3 +89,26 @@ def test_the_shadowing_check_can_fail():
     names = ["KineticEnergy", "Lattice", "make_qernel"]
     found = _shadowing(names, lambda name: getattr(importlib.import_module(f"qernel.{MOVED.get(name, 'ansatz')}"), name))
     assert found == ["KineticEnergy (NetKet: netket.operator.KineticEnergy)", "Lattice (NetKet: netket.graph.Lattice)"]
+
+
+@pytest.mark.parametrize("old, new, name", [
+    ("qernel.hamiltonian.lattice", "qernel.geometry.lattice", "Supercell"),
+    ("qernel.hamiltonian.hilbert", "qernel.geometry.hilbert", "ElectronHilbert"),
+    ("qernel.sampler.hilbert_random", "qernel.geometry.random_state", "electron_random_state"),
+])
+def test_old_module_paths_warn_and_reexport(old, new, name):
+    sys.modules.pop(old, None)  # a first import in this process warns
+    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated and will be removed in qernel {REMOVAL_VERSION}: "
+                                                rf"import from {new}"):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+    assert name in module.__all__
+
+
+def test_geometry_names_of_qernel_hamiltonian_warn_and_still_work():
+    import qernel.geometry
+    import qernel.hamiltonian
+
+    assert "Supercell" not in qernel.hamiltonian.__all__
+    with pytest.warns(DeprecationWarning, match="qernel.hamiltonian.Supercell is deprecated .* use qernel.geometry.Supercell"):
+        assert qernel.hamiltonian.Supercell is qernel.geometry.Supercell

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.hilbert import ElectronHilbert
+from qernel.geometry.hilbert import ElectronHilbert
 
 from .block import TransformerBlock
 from .features import open_features, periodic_features, spin_features

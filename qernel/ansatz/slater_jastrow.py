@@ -26,7 +26,7 @@ import haiku as hk
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.hilbert import ElectronHilbert
+from qernel.geometry.hilbert import ElectronHilbert
 
 from .jastrow import Jastrow
 from .orbitals import log_psi_from_orbitals, plane_wave_kpoints, real_plane_wave_basis, reciprocal_lattice_vectors

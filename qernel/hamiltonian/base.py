@@ -3,7 +3,7 @@
 A Hamiltonian is ``H = sum_i -1/2 nabla_i^2 + U(r; p) + W(r; p)`` in its internal units
 (:mod:`qernel.units`): ``U`` is the one-body potential, ``W`` the electron-electron
 interaction, ``p`` the Hamiltonian parameters a model may be conditioned on, carried by each
-sample (:mod:`qernel.hamiltonian.hilbert`).
+sample (:mod:`qernel.geometry.hilbert`).
 
 To add a new Hamiltonian, subclass :class:`ContinuumHamiltonian`, call ``super().__init__`` with
 the electron counts, cell and parameters, and implement :meth:`one_body_energy` and
@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .hilbert import ElectronHilbert
-from .lattice import Supercell
+from ..geometry.hilbert import ElectronHilbert
+from ..geometry.lattice import Supercell
+from .operators import KineticEnergy, LocalEnergy, PotentialEnergy
 
 __all__ = ["ContinuumHamiltonian", "spin_sector"]
 
@@ -171,20 +172,14 @@ class ContinuumHamiltonian(abc.ABC):
     # -- NetKet operators ----------------------------------------------------------------------
     def kinetic_operator(self):
         """Kinetic energy ``-1/2 sum_i nabla_i^2`` (forward Laplacian over electron coordinates only)."""
-        from .operators import KineticEnergy
-
         return KineticEnergy(self.hilbert)
 
     def potential_operator(self, part: str = "total"):
         """Potential energy as a NetKet operator: ``part`` in {"total", "one_body", "interaction"}."""
-        from .operators import PotentialEnergy
-
         return PotentialEnergy(self, part)
 
     def operator(self):
         """The full Hamiltonian ``T + U + W`` as a NetKet operator (internal energy units)."""
-        from .operators import LocalEnergy
-
         return LocalEnergy(self)
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """Pair correlation function g(r) with minimum-image distances, spin-resolved, per group.
 
 For each sample the minimum-image distances ``|r_i - r_j|`` of all pairs ``i < j``
-(:meth:`~qernel.hamiltonian.lattice.Supercell.minimum_image`) are histogrammed in radial bins up to
+(:meth:`~qernel.geometry.lattice.Supercell.minimum_image`) are histogrammed in radial bins up to
 ``r_max <=`` the inscribed radius of the supercell's Wigner-Seitz cell (beyond it a circle no
 longer fits in the cell and the shell area below is wrong). The normalisation
 
@@ -23,8 +23,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.hilbert import split_sample
-from ..hamiltonian.lattice import Supercell
+from ..geometry.hilbert import split_sample
+from ..geometry.lattice import Supercell
 from .density import require_supercell
 from .estimates import Estimate, estimate, to_json_value
 from .groups import ParameterGroups, auto_batch_size, check_samples, groups_from_state, map_samples, resolve_groups

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.hilbert import join_sample, split_sample
+from ..geometry.hilbert import join_sample, split_sample
 from .estimates import Estimate, estimate
 
 __all__ = ["local_spin_squared", "spin_squared", "exchange_pairs"]

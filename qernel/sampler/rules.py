@@ -1,4 +1,4 @@
-"""NetKet Metropolis rules for :class:`~qernel.hamiltonian.hilbert.ElectronHilbert` samples.
+"""NetKet Metropolis rules for :class:`~qernel.geometry.hilbert.ElectronHilbert` samples.
 
 Samples are rows ``[r_1x, r_1y, ..., r_Nx, r_Ny, p_1, ..., p_P]`` (positions Cartesian in
 internal length units, ``p`` the carried Hamiltonian parameters in user units). The rules here
@@ -28,7 +28,7 @@ from flax import struct as flax_struct
 from netket.sampler.rules import MetropolisRule
 from netket.utils import struct
 
-from ..hamiltonian.hilbert import ElectronHilbert
+from ..geometry.hilbert import ElectronHilbert
 from .parameter_space import ParameterSpace
 
 __all__ = ["ElectronRuleState", "ElectronMoveRule", "GaussianElectronRule", "SingleElectronRule"]

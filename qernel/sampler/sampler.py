@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 
-from ..hamiltonian.hilbert import ElectronHilbert
+from ..geometry.hilbert import ElectronHilbert
 from .parameter_space import ParameterSpace, no_parameters
 from .rules import ElectronMoveRule, GaussianElectronRule, SingleElectronRule
 
