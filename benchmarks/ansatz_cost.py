@@ -26,8 +26,8 @@ import netket  # noqa: F401  (enables float64 as in production)
 import numpy as np
 
 from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
-from qernel.hamiltonian.hilbert import ElectronHilbert, join_sample
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.hilbert import ElectronHilbert, join_sample
+from qernel.geometry.lattice import triangular_lattice
 
 from _measure import clock
 

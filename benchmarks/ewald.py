@@ -20,7 +20,7 @@ jax.config.update("jax_enable_x64", True)
 
 import qernel  # noqa: E402
 from qernel.hamiltonian.ewald import EwaldSum  # noqa: E402
-from qernel.hamiltonian.lattice import Supercell, triangular_lattice  # noqa: E402
+from qernel.geometry.lattice import Supercell, triangular_lattice  # noqa: E402
 
 
 def _time(fn, *args, repeats: int = 30) -> float:

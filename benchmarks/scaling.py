@@ -37,7 +37,7 @@ import numpy as np
 
 from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
-from qernel.hamiltonian.hilbert import join_sample
+from qernel.geometry.hilbert import join_sample
 from qernel.hamiltonian.operators import LocalEnergy
 from qernel.training.gradient import centred_jacobian
 from qernel.training.groups import group_sample_weights

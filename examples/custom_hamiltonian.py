@@ -31,7 +31,8 @@ import netket as nk
 import optax
 
 from qernel.ansatz import QERNELConfig, make_qernel
-from qernel.hamiltonian import ContinuumHamiltonian, split_sample
+from qernel.geometry import split_sample
+from qernel.hamiltonian import ContinuumHamiltonian
 from qernel.hamiltonian.base import spin_sector
 from qernel.hamiltonian.trap import pairwise_coulomb_open
 from qernel.sampler import ParameterGrid, make_sampler, thermalise

@@ -32,7 +32,7 @@ from qernel.ansatz import (
     sum_determinants,
     top_k_gates,
 )
-from qernel.hamiltonian.lattice import square_lattice, triangular_lattice
+from qernel.geometry.lattice import square_lattice, triangular_lattice
 
 SETTINGS = settings(max_examples=15, deadline=None)
 CELLS = [

@@ -34,8 +34,8 @@ from qernel.ansatz import (
     plane_wave_kpoints,
     router_statistics,
 )
-from qernel.hamiltonian.hilbert import ElectronHilbert, join_sample
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.hilbert import ElectronHilbert, join_sample
+from qernel.geometry.lattice import triangular_lattice
 from qernel.hamiltonian.moire import MoireHamiltonian
 
 from _perturb import perturbed

@@ -34,7 +34,7 @@ from qernel.hamiltonian.bands import (
     reciprocal_basis,
     slater_log_amplitude,
 )
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.lattice import triangular_lattice
 from qernel.hamiltonian.moire_potential import moire_g_vectors, moire_potential
 from qernel.units import HBAR2_OVER_2ME_MEV_NM2, moire_energy_unit_meV
 

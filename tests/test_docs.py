@@ -56,6 +56,10 @@ def _locations(obj, name: str) -> list[str]:
     """API-reference locations (``module.name``) where ``obj`` is documented under ``name``."""
     with_members, submodule_packages = _documented_modules()
     found = []
+    for target in re.findall(r"^\.\. auto(?:function|class|data):: (\S+)", _api_sources(), re.M):
+        # objects documented one by one on a hand-written page (qernel.pin_to_one_cpu)
+        if target.rsplit(".", 1)[-1] == name and qernel_docs.import_object(target) is obj:
+            found.append(target)
     for module_name in with_members:
         module = importlib.import_module(module_name)
         if name in getattr(module, "__all__", ()) and getattr(module, name, None) is obj:
@@ -63,7 +67,7 @@ def _locations(obj, name: str) -> list[str]:
     for package_name in submodule_packages:
         package = importlib.import_module(package_name)
         for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_"):
+            if info.name.startswith("_") or qernel_docs.is_moved(f"{package_name}.{info.name}"):
                 continue
             module = importlib.import_module(f"{package_name}.{info.name}")
             if name in getattr(module, "__all__", ()) and getattr(module, name, None) is obj \

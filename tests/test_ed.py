@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qernel.hamiltonian import split_sample
+from qernel.geometry import split_sample
 from qernel.hamiltonian.bands import default_cutoff, noninteracting_ground_state
 from qernel.hamiltonian.moire import MoireHamiltonian
 from qernel.reference import _ed_fock as fock

@@ -27,7 +27,7 @@ from scipy.integrate import quad
 jax.config.update("jax_enable_x64", True)
 
 from qernel.hamiltonian.ewald import EwaldSum, ewald_energy  # noqa: E402
-from qernel.hamiltonian.lattice import Supercell, square_lattice, triangular_lattice  # noqa: E402
+from qernel.geometry.lattice import Supercell, square_lattice, triangular_lattice  # noqa: E402
 
 # Bonsall & Maradudin, PRB 15, 1959 (1977), Table I: E/N in units of e^2/r_s.
 BONSALL_MARADUDIN = {"triangular": -1.106103, "square": -1.100244}

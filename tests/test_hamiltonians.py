@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import netket as nk  # noqa: F401
 from qernel import units
 from qernel.hamiltonian.jellium import ElectronGas
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.lattice import triangular_lattice
 from qernel.hamiltonian.moire import WSE2_WS2, MoireHamiltonian
 from qernel.hamiltonian.moire_potential import moire_g_vectors, moire_potential
 from qernel.hamiltonian.trap import HarmonicTrap

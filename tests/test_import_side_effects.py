@@ -32,7 +32,8 @@ if mode == "netket":
     x64 = bool(jax.config.jax_enable_x64)
 elif mode == "qernel_all":
     import qernel
-    qernel.__all__  # imports every subpackage, NetKet and JAX included
+    for name in qernel.__all__:  # loads the curated names: NetKet and JAX included
+        getattr(qernel, name)
     import jax
     x64 = bool(jax.config.jax_enable_x64)
 elif mode == "import":

@@ -7,7 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from qernel.hamiltonian import HarmonicTrap, split_sample
+from qernel.geometry import split_sample
+from qernel.hamiltonian import HarmonicTrap
 from qernel.sampler import make_sampler, no_parameters
 
 

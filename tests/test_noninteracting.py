@@ -6,7 +6,8 @@ import netket as nk
 import numpy as np
 import pytest
 
-from qernel.hamiltonian import MoireHamiltonian, split_sample
+from qernel.geometry import split_sample
+from qernel.hamiltonian import MoireHamiltonian
 from qernel.hamiltonian.bands import slater_log_amplitude
 from qernel.sampler import ParameterGrid, make_sampler
 

@@ -42,8 +42,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qernel.hamiltonian.bands import noninteracting_ground_state
-from qernel.hamiltonian.hilbert import join_sample, split_sample
-from qernel.hamiltonian.lattice import Supercell, square_lattice, triangular_lattice
+from qernel.geometry.hilbert import join_sample, split_sample
+from qernel.geometry.lattice import Supercell, square_lattice, triangular_lattice
 from qernel.hamiltonian.moire import MoireHamiltonian
 from qernel.hamiltonian.moire_potential import moire_g_vectors
 from qernel.hamiltonian.trap import HarmonicTrap

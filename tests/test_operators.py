@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netket as nk  # noqa: F401  (enables float64)
-from qernel.hamiltonian.hilbert import ElectronHilbert, join_sample
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.hilbert import ElectronHilbert, join_sample
+from qernel.geometry.lattice import triangular_lattice
 from qernel.hamiltonian.operators import KineticEnergy, LocalEnergy, local_kinetic_energy
 from qernel.hamiltonian.trap import HarmonicTrap
 

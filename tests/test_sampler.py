@@ -23,8 +23,8 @@ from flax import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qernel.hamiltonian.hilbert import ElectronHilbert, split_sample
-from qernel.hamiltonian.lattice import Supercell, square_lattice, triangular_lattice
+from qernel.geometry.hilbert import ElectronHilbert, split_sample
+from qernel.geometry.lattice import Supercell, square_lattice, triangular_lattice
 from qernel.sampler import (
     ParameterGrid,
     ParameterList,

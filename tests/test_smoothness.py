@@ -20,8 +20,8 @@ import pytest
 from _perturb import perturbed
 
 from qernel.ansatz import QERNELConfig, make_qernel
-from qernel.hamiltonian.hilbert import ElectronHilbert
-from qernel.hamiltonian.lattice import triangular_lattice
+from qernel.geometry.hilbert import ElectronHilbert
+from qernel.geometry.lattice import triangular_lattice
 
 CELL = triangular_lattice(1.0).supercell(2)
 CONFIG = QERNELConfig(

@@ -13,7 +13,7 @@ import pytest
 
 from qernel.ansatz.slater_jastrow import make_slater_jastrow
 from qernel.ansatz.spin_flip import flip_spins, spin_flip_symmetric
-from qernel.hamiltonian import split_sample
+from qernel.geometry import split_sample
 from qernel.hamiltonian.trap import HarmonicTrap
 from qernel.observables.spin import exchange_pairs, local_spin_squared, spin_squared
 from qernel.sampler import adapt_step_sizes, make_sampler, thermalise

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import netket as nk
 import pytest
 
-from qernel.hamiltonian import split_sample
+from qernel.geometry import split_sample
 from qernel.hamiltonian.trap import HarmonicTrap
 from qernel.observables import groups_from_state, local_energy_components
 from qernel.observables.virial import trap_virial

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from qernel.config import load_config
-from qernel.hamiltonian.lattice import Supercell, triangular_lattice
+from qernel.geometry.lattice import Supercell, triangular_lattice
 from qernel.hamiltonian.moire import MoireHamiltonian
 from qernel.observables import (
     brillouin_zone_corners,

@@ -64,13 +64,27 @@ def import_object(dotted: str):
     return obj
 
 
+def import_module_quietly(name: str) -> ModuleType:
+    """Import ``name`` without the DeprecationWarning of a moved module's old path (see ``qernel/_shim.py``)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module(name)
+
+
+def is_moved(module_name: str) -> bool:
+    """Whether ``module_name`` is only the deprecated old path of a moved module (not documented)."""
+    return getattr(import_module_quietly(module_name), "__deprecated__", None) is not None
+
+
 def public_names(module: ModuleType) -> list[str]:
     """``module.__all__`` (empty if the module declares none)."""
     return list(getattr(module, "__all__", ()))
 
 
 #: order of the API pages (modules not listed follow alphabetically)
-API_ORDER = ("hamiltonian", "ansatz", "sampler", "training", "observables", "config", "run", "scan",
+API_ORDER = ("geometry", "hamiltonian", "ansatz", "sampler", "training", "observables", "config", "run", "scan",
              "reference", "cli", "units")
 
 
@@ -111,6 +125,8 @@ def _imported_data(module: ModuleType) -> list[tuple[str, list[str]]]:
             continue  # automodule documents it
         doc: list[str] = []
         for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            if is_moved(f"{module.__name__}.{info.name}"):
+                continue
             sub = importlib.import_module(f"{module.__name__}.{info.name}")
             if getattr(sub, name, _MISSING) is obj:
                 doc = _attribute_doc(sub, name) or []
@@ -174,6 +190,8 @@ def _summary(name: str, obj) -> str:
 
         doc = ""
         for info in pkgutil.walk_packages(qernel.__path__, "qernel."):
+            if is_moved(info.name):
+                continue
             module = importlib.import_module(info.name)
             if getattr(module, name, _MISSING) is obj and (lines := _attribute_doc(module, name)):
                 doc = "\n".join(lines)
@@ -246,9 +264,9 @@ class QernelSubmodules(SphinxDirective):
         package = importlib.import_module(package_name)
         lines: list[str] = []
         for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_"):
-                continue
             module_name = f"{package_name}.{info.name}"
+            if info.name.startswith("_") or is_moved(module_name):
+                continue  # a moved module is documented at its new path
             module = importlib.import_module(module_name)
             title = f"``{module_name}``"
             lines += [title, "~" * len(title), "", f".. automodule:: {module_name}", "   :no-members:"]

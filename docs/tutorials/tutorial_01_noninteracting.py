@@ -29,13 +29,13 @@ import matplotlib.pyplot as plt
 import netket as nk
 import numpy as np
 
+from qernel.geometry import split_sample
 from qernel.hamiltonian import (
     WSE2_WS2,
     MoireHamiltonian,
     high_symmetry_points,
     moire_bands,
     slater_log_amplitude,
-    split_sample,
 )
 from qernel.sampler import ParameterGrid, make_sampler
 

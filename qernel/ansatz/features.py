@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.lattice import Supercell
+from qernel.geometry.lattice import Supercell
 
 __all__ = [
     "periodic_features",

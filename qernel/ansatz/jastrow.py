@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.lattice import Supercell
+from qernel.geometry.lattice import Supercell
 
 from .features import periodic_distance, safe_norm
 from .fused import PairSum

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.lattice import Supercell
+from qernel.geometry.lattice import Supercell
 
 from .fused_determinant import orbital_slogdet
 

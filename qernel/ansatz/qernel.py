@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.hilbert import ElectronHilbert, split_sample
+from qernel.geometry.hilbert import ElectronHilbert
 
 from .block import TransformerBlock
 from .features import open_features, periodic_features, spin_features
@@ -231,7 +231,7 @@ class QERNEL(hk.Module):
             raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
         batch_shape = x.shape[:-1]
         x = x.reshape(-1, hilbert.size).astype(dtype)
-        positions, p = split_sample(x, n)
+        positions, p = hilbert.split(x)
         p_hat = (p - jnp.asarray(self.center, dtype)) / jnp.asarray(self.scale, dtype)  # (B, P)
         batch = x.shape[0]
 

@@ -26,7 +26,7 @@ import haiku as hk
 import jax.numpy as jnp
 import numpy as np
 
-from qernel.hamiltonian.hilbert import ElectronHilbert, split_sample
+from qernel.geometry.hilbert import ElectronHilbert
 
 from .jastrow import Jastrow
 from .orbitals import log_psi_from_orbitals, plane_wave_kpoints, real_plane_wave_basis, reciprocal_lattice_vectors
@@ -189,7 +189,7 @@ def make_slater_jastrow(
             raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
         batch_shape = x.shape[:-1]
         x = x.reshape(-1, hilbert.size).astype(jdtype)
-        positions, _ = split_sample(x, hilbert.n_electrons)
+        positions, _ = hilbert.split(x)
         blocks = []
         for spin, start, n in spins:
             if n == 0:

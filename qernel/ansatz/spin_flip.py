@@ -17,7 +17,7 @@ import haiku as hk
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from qernel.hamiltonian.hilbert import ElectronHilbert
+from qernel.geometry.hilbert import ElectronHilbert
 
 __all__ = ["spin_flip_symmetric", "flip_spins"]
 

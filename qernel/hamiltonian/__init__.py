@@ -1,4 +1,9 @@
-"""Continuum Hamiltonians, lattices, Ewald sums, band structures and their NetKet operators."""
+"""Continuum Hamiltonians, Ewald sums, band structures and their NetKet operators.
+
+Lattices, supercells and the Hilbert space live in :mod:`qernel.geometry` (the floor under
+Hamiltonians, models and samplers). Their old names here (``qernel.hamiltonian.Supercell``, ...)
+still work until qernel 0.3, with a ``DeprecationWarning``.
+"""
 
 from .bands import (
     BlochOrbitals,
@@ -12,9 +17,7 @@ from .bands import (
 )
 from .base import ContinuumHamiltonian, spin_sector
 from .ewald import EwaldSum, ewald_energy
-from .hilbert import ElectronHilbert, join_sample, split_sample
 from .jellium import ElectronGas
-from .lattice import Lattice, Supercell, square_lattice, triangular_lattice
 from .moire import WSE2_WS2, MoireHamiltonian
 from .moire_potential import moire_g_vectors, moire_potential
 from .operators import KineticEnergy, LocalEnergy, PotentialEnergy, local_kinetic_energy
@@ -33,14 +36,7 @@ __all__ = [
     "spin_sector",
     "EwaldSum",
     "ewald_energy",
-    "ElectronHilbert",
-    "join_sample",
-    "split_sample",
     "ElectronGas",
-    "Lattice",
-    "Supercell",
-    "square_lattice",
-    "triangular_lattice",
     "WSE2_WS2",
     "MoireHamiltonian",
     "moire_g_vectors",
@@ -51,3 +47,20 @@ __all__ = [
     "local_kinetic_energy",
     "HarmonicTrap",
 ]
+
+#: names that moved to :mod:`qernel.geometry` (``qernel.hamiltonian.<name>`` warns until qernel 0.3)
+_MOVED_TO_GEOMETRY = frozenset({
+    "ElectronHilbert", "join_sample", "split_sample", "Lattice", "Supercell", "square_lattice", "triangular_lattice",
+})
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_GEOMETRY:
+        import warnings
+
+        from .. import geometry
+
+        warnings.warn(f"qernel.hamiltonian.{name} is deprecated and will be removed in qernel 0.3: "
+                      f"use qernel.geometry.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(geometry, name)
+    raise AttributeError(f"module 'qernel.hamiltonian' has no attribute {name!r}")

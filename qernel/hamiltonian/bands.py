@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg
 
 from ..units import HBAR2_OVER_2ME_MEV_NM2, moire_energy_unit_meV
-from .lattice import Supercell, triangular_lattice
+from ..geometry.lattice import Supercell, triangular_lattice
 from .moire_potential import moire_g_vectors
 
 __all__ = [

@@ -3,7 +3,7 @@
 A Hamiltonian is ``H = sum_i -1/2 nabla_i^2 + U(r; p) + W(r; p)`` in its internal units
 (:mod:`qernel.units`): ``U`` is the one-body potential, ``W`` the electron-electron
 interaction, ``p`` the Hamiltonian parameters a model may be conditioned on, carried by each
-sample (:mod:`qernel.hamiltonian.hilbert`).
+sample (:mod:`qernel.geometry.hilbert`).
 
 To add a new Hamiltonian, subclass :class:`ContinuumHamiltonian`, call ``super().__init__`` with
 the electron counts, cell and parameters, and implement :meth:`one_body_energy` and
@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .hilbert import ElectronHilbert, split_sample
-from .lattice import Supercell
+from ..geometry.hilbert import ElectronHilbert
+from ..geometry.lattice import Supercell
+from .operators import KineticEnergy, LocalEnergy, PotentialEnergy
 
 __all__ = ["ContinuumHamiltonian", "spin_sector"]
 
@@ -149,28 +150,36 @@ class ContinuumHamiltonian(abc.ABC):
         """``one_body_energy + interaction_energy`` for one configuration (internal units)."""
         return self.one_body_energy(positions, carried) + self.interaction_energy(positions, carried)
 
-    def potential_from_sample(self, x):
-        """Potential energy of one sample row (2N + P,) (internal units)."""
-        positions, carried = split_sample(x, self.n_electrons)
-        return self.potential_energy(positions, carried)
+    def potential_from_sample(self, x, part: str = "total"):
+        """Potential energy of one sample row (2N + P,) (internal units): the one "potential of a row".
+
+        Args:
+            x: one sample ``[r, p]``, shape (2N + P,); the parameters are read from the row.
+            part: ``"total"`` (one-body + interaction), ``"one_body"`` or ``"interaction"``.
+
+        Returns:
+            Scalar, internal energy units.
+        """
+        positions, carried = self.hilbert.split(x)
+        if part == "one_body":
+            return self.one_body_energy(positions, carried)
+        if part == "interaction":
+            return self.interaction_energy(positions, carried)
+        if part == "total":
+            return self.potential_energy(positions, carried)
+        raise ValueError(f"part must be one of ('total', 'one_body', 'interaction'), got {part!r}")
 
     # -- NetKet operators ----------------------------------------------------------------------
     def kinetic_operator(self):
         """Kinetic energy ``-1/2 sum_i nabla_i^2`` (forward Laplacian over electron coordinates only)."""
-        from .operators import KineticEnergy
-
         return KineticEnergy(self.hilbert)
 
     def potential_operator(self, part: str = "total"):
         """Potential energy as a NetKet operator: ``part`` in {"total", "one_body", "interaction"}."""
-        from .operators import PotentialEnergy
-
         return PotentialEnergy(self, part)
 
     def operator(self):
         """The full Hamiltonian ``T + U + W`` as a NetKet operator (internal energy units)."""
-        from .operators import LocalEnergy
-
         return LocalEnergy(self)
 
     def __repr__(self) -> str:

@@ -123,8 +123,8 @@ class EwaldSum:
     can be static fields of NetKet operators.
 
     Args:
-        lattice_vectors: (2, 2) cell vectors as rows (or a :class:`~qernel.hamiltonian.lattice.Lattice`
-            / :class:`~qernel.hamiltonian.lattice.Supercell`), length units; any basis of the
+        lattice_vectors: (2, 2) cell vectors as rows (or a :class:`~qernel.geometry.lattice.Lattice`
+            / :class:`~qernel.geometry.lattice.Supercell`), length units; any basis of the
             lattice (it is reduced internally).
         alpha: Ewald splitting parameter a (1/length, > 0); default
             ``DEFAULT_ALPHA_FACTOR * sqrt(pi / A)``. The energy does not depend on it.

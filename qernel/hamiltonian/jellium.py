@@ -14,7 +14,7 @@ import numpy as np
 
 from .base import ContinuumHamiltonian, spin_sector
 from .ewald import EwaldSum
-from .lattice import Lattice, Supercell, square_lattice, triangular_lattice
+from ..geometry.lattice import Lattice, Supercell, square_lattice, triangular_lattice
 
 __all__ = ["ElectronGas"]
 

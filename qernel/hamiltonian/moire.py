@@ -19,7 +19,7 @@ import numpy as np
 from .. import units
 from .base import ContinuumHamiltonian, spin_sector
 from .ewald import EwaldSum
-from .lattice import Supercell, triangular_lattice
+from ..geometry.lattice import Supercell, triangular_lattice
 from .moire_potential import moire_potential
 
 __all__ = ["MoireHamiltonian", "WSE2_WS2"]
@@ -59,7 +59,7 @@ class MoireHamiltonian(ContinuumHamiltonian):
         a_M: moiré lattice constant in nm (> 0).
         eps: relative permittivity (> 0).
         supercell: integer n (n x n), a (2, 2) integer matrix of the moiré lattice, or a
-            :class:`~qernel.hamiltonian.lattice.Supercell` of ``triangular_lattice(1.0)``
+            :class:`~qernel.geometry.lattice.Supercell` of ``triangular_lattice(1.0)``
             (internal units). Default: one moiré cell.
         n_electrons: total N; default ``filling * n_cells``.
         filling: electrons per moiré cell (used if ``n_electrons`` is None; default 1).

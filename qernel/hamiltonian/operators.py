@@ -24,7 +24,7 @@ on a batch, or on single samples inside ``vmap_chunked`` when ``chunk_size`` is 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import folx
 import jax
@@ -32,12 +32,22 @@ import jax.numpy as jnp
 from netket.operator import ContinuousOperator
 from netket.utils import struct
 
-from .hilbert import ElectronHilbert
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .base import ContinuumHamiltonian
+from ..geometry.hilbert import ElectronHilbert, join_sample, split_sample
 
 __all__ = ["KineticEnergy", "PotentialEnergy", "LocalEnergy", "local_kinetic_energy"]
+
+
+class HamiltonianLike(Protocol):
+    """What the operators need of a Hamiltonian (a :class:`~qernel.hamiltonian.ContinuumHamiltonian`).
+
+    Spelled out here so that this module does not import :mod:`.base` (which imports this module
+    to build its operators): no import cycle, not even one for annotations.
+    """
+
+    hilbert: ElectronHilbert
+    n_electrons: int
+
+    def potential_from_sample(self, x, part: str = "total"): ...
 
 
 def local_kinetic_energy(logpsi: Callable, params, x, n_electrons: int):
@@ -52,13 +62,12 @@ def local_kinetic_energy(logpsi: Callable, params, x, n_electrons: int):
     Returns:
         Scalar (complex if ``logpsi`` is complex), internal energy units.
     """
-    n_coords = 2 * n_electrons
-    carried = x[n_coords:]
+    positions, carried = split_sample(x, n_electrons)
 
-    def logpsi_of_positions(r):
-        return logpsi(params, jnp.concatenate([r, carried])[None, :])[0]
+    def logpsi_of_positions(r):  # r: flat (2N,) coordinates
+        return logpsi(params, join_sample(r.reshape(n_electrons, 2), carried)[None, :])[0]
 
-    result = folx.forward_laplacian(logpsi_of_positions, sparsity_threshold=0)(x[:n_coords])
+    result = folx.forward_laplacian(logpsi_of_positions, sparsity_threshold=0)(positions.reshape(-1))
     gradient = result.jacobian.dense_array
     return -0.5 * (result.laplacian + jnp.sum(gradient * gradient))
 
@@ -75,7 +84,7 @@ class KineticEnergy(ContinuousOperator):
     """Kinetic energy ``-1/2 sum_i nabla_i^2`` on the electron coordinates (forward Laplacian).
 
     Args:
-        hilbert: the :class:`~qernel.hamiltonian.hilbert.ElectronHilbert` of the samples.
+        hilbert: the :class:`~qernel.geometry.hilbert.ElectronHilbert` of the samples.
         dtype: dtype of the expectation values.
     """
 
@@ -97,25 +106,18 @@ class KineticEnergy(ContinuousOperator):
         return (self.hilbert, self.dtype)
 
     def __repr__(self) -> str:
-        return f"qernel.KineticEnergy({self.hilbert})"
+        return f"qernel.hamiltonian.KineticEnergy({self.hilbert})"
 
 
 _PARTS = ("total", "one_body", "interaction")
 
 
-def _potential_function(hamiltonian: "ContinuumHamiltonian", part: str) -> Callable:
+def _potential_function(hamiltonian: HamiltonianLike, part: str) -> Callable:
     if part not in _PARTS:
         raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
-    n = hamiltonian.n_electrons
 
     def potential(x):
-        positions = x[: 2 * n].reshape(n, 2)
-        carried = x[2 * n :]
-        if part == "one_body":
-            return hamiltonian.one_body_energy(positions, carried)
-        if part == "interaction":
-            return hamiltonian.interaction_energy(positions, carried)
-        return hamiltonian.potential_energy(positions, carried)
+        return hamiltonian.potential_from_sample(x, part)
 
     return potential
 
@@ -131,7 +133,7 @@ class PotentialEnergy(ContinuousOperator):
     _hamiltonian: object = struct.static_field()
     _part: str = struct.static_field()
 
-    def __init__(self, hamiltonian: "ContinuumHamiltonian", part: str = "total", dtype=None) -> None:
+    def __init__(self, hamiltonian: HamiltonianLike, part: str = "total", dtype=None) -> None:
         if part not in _PARTS:
             raise ValueError(f"part must be one of {_PARTS}, got {part!r}")
         self._hamiltonian = hamiltonian
@@ -150,7 +152,7 @@ class PotentialEnergy(ContinuousOperator):
         return (self.hilbert, id(self._hamiltonian), self._part, self.dtype)
 
     def __repr__(self) -> str:
-        return f"qernel.PotentialEnergy({type(self._hamiltonian).__name__}, part={self._part!r})"
+        return f"qernel.hamiltonian.PotentialEnergy({type(self._hamiltonian).__name__}, part={self._part!r})"
 
 
 class LocalEnergy(ContinuousOperator):
@@ -162,12 +164,12 @@ class LocalEnergy(ContinuousOperator):
 
     _hamiltonian: object = struct.static_field()
 
-    def __init__(self, hamiltonian: "ContinuumHamiltonian", dtype=None) -> None:
+    def __init__(self, hamiltonian: HamiltonianLike, dtype=None) -> None:
         self._hamiltonian = hamiltonian
         super().__init__(hamiltonian.hilbert, dtype)
 
     @property
-    def hamiltonian(self) -> "ContinuumHamiltonian":
+    def hamiltonian(self) -> HamiltonianLike:
         return self._hamiltonian
 
     @property
@@ -188,4 +190,4 @@ class LocalEnergy(ContinuousOperator):
         return (self.hilbert, id(self._hamiltonian), self.dtype)
 
     def __repr__(self) -> str:
-        return f"qernel.LocalEnergy({self._hamiltonian!r})"
+        return f"qernel.hamiltonian.LocalEnergy({self._hamiltonian!r})"

@@ -1,6 +1,6 @@
 """Charge density on the supercell: a histogram on a grid of fractional coordinates, per group.
 
-The supercell ``r = s @ L`` (rows of ``L`` = supercell vectors, :mod:`qernel.hamiltonian.lattice`)
+The supercell ``r = s @ L`` (rows of ``L`` = supercell vectors, :mod:`qernel.geometry.lattice`)
 is cut into ``n_bins x n_bins`` equal parallelograms in the fractional coordinates
 ``s = (s_1, s_2) in [0, 1)^2``; bin ``[i, j]`` holds ``i/n <= s_1 < (i+1)/n``, ``j/n <= s_2 < (j+1)/n``.
 The density of a bin is the mean number of electrons in it divided by its area
@@ -20,7 +20,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.lattice import Supercell
+from ..geometry.lattice import Supercell
 from .estimates import Estimate, estimate, to_json_value
 from .groups import (
     ParameterGroups,

@@ -79,11 +79,8 @@ class _PotentialKernel:
         return type(other) is _PotentialKernel and other.hamiltonian is self.hamiltonian
 
     def __call__(self, x):
-        n = self.hamiltonian.n_electrons
-        positions = x[: 2 * n].reshape(n, 2)
-        carried = x[2 * n :]
-        one_body = jnp.asarray(self.hamiltonian.one_body_energy(positions, carried), x.dtype)
-        interaction = jnp.asarray(self.hamiltonian.interaction_energy(positions, carried), x.dtype)
+        one_body = jnp.asarray(self.hamiltonian.potential_from_sample(x, "one_body"), x.dtype)
+        interaction = jnp.asarray(self.hamiltonian.potential_from_sample(x, "interaction"), x.dtype)
         return jnp.stack([one_body, interaction])
 
 

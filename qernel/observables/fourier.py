@@ -38,7 +38,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.lattice import Lattice, triangular_lattice
+from ..geometry.lattice import Lattice, triangular_lattice
 from ..hamiltonian.moire_potential import moire_g_vectors
 from .density import require_supercell, spin_slice
 from .estimates import Estimate, estimate, to_json_value

@@ -2,7 +2,7 @@
 
 A *group* is the set of Markov chains that carry the same Hamiltonian parameter values
 (:mod:`qernel.sampler`); every observable is estimated per group. Samples have the NetKet
-layout ``(n_chains, chain_length, 2N + P)`` (:mod:`qernel.hamiltonian.hilbert`): the last ``P``
+layout ``(n_chains, chain_length, 2N + P)`` (:mod:`qernel.geometry.hilbert`): the last ``P``
 columns are the carried parameters, constant along each chain.
 
 Results are returned as ``dict[key, result]`` ordered by group, with ``key`` the tuple of the
@@ -117,7 +117,7 @@ def groups_from_samples(samples, hamiltonian) -> ParameterGroups:
     samples = np.asarray(check_samples(samples, hamiltonian))
     P = hamiltonian.n_parameters
     names = tuple(hamiltonian.conditioned_on)
-    params = samples[..., samples.shape[-1] - P :]
+    _, params = hamiltonian.hilbert.split(samples)
     if not np.all(params == params[:, :1]):
         raise ValueError("carried parameters must be constant along each chain (samples[c, :, -P:])")
     if P == 0:

@@ -1,7 +1,7 @@
 """Pair correlation function g(r) with minimum-image distances, spin-resolved, per group.
 
 For each sample the minimum-image distances ``|r_i - r_j|`` of all pairs ``i < j``
-(:meth:`~qernel.hamiltonian.lattice.Supercell.minimum_image`) are histogrammed in radial bins up to
+(:meth:`~qernel.geometry.lattice.Supercell.minimum_image`) are histogrammed in radial bins up to
 ``r_max <=`` the inscribed radius of the supercell's Wigner-Seitz cell (beyond it a circle no
 longer fits in the cell and the shell area below is wrong). The normalisation
 
@@ -23,7 +23,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.lattice import Supercell
+from ..geometry.hilbert import split_sample
+from ..geometry.lattice import Supercell
 from .density import require_supercell
 from .estimates import Estimate, estimate, to_json_value
 from .groups import ParameterGroups, auto_batch_size, check_samples, groups_from_state, map_samples, resolve_groups
@@ -46,7 +47,7 @@ class _PairKernel:
 
     def __call__(self, x):
         n = self.n_electrons
-        positions = x[: 2 * n].reshape(n, 2)
+        positions, _ = split_sample(x, n)
         i, j = np.triu_indices(n, k=1)  # static
         channel = (i >= self.n_up).astype(np.int32) + (j >= self.n_up).astype(np.int32)  # 0, 1, 2
         distance = jnp.linalg.norm(self.supercell.minimum_image(positions[i] - positions[j]), axis=-1)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..geometry.hilbert import join_sample, split_sample
 from .estimates import Estimate, estimate
 
 __all__ = ["local_spin_squared", "spin_squared", "exchange_pairs"]
@@ -68,8 +69,8 @@ def local_spin_squared(logpsi: Callable, samples, n_up: int, n_down: int, *, bat
         return jnp.full(lead, s_z * (s_z + 1))
 
     def one(x):
-        positions = x[: 2 * n].reshape(n, 2)
-        swapped = jax.vmap(lambda p: jnp.concatenate([positions[p].reshape(-1), x[2 * n :]]))(jnp.asarray(perms))
+        positions, carried = split_sample(x, n)
+        swapped = jax.vmap(lambda p: join_sample(positions[p], carried))(jnp.asarray(perms))
         log_ratio = logpsi(swapped) - logpsi(x[None])[0]
         ratios = jnp.exp(log_ratio.astype(jnp.result_type(log_ratio, jnp.complex64)))
         return constant - jnp.sum(ratios).real

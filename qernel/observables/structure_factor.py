@@ -26,7 +26,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonian.lattice import Supercell
+from ..geometry.lattice import Supercell
 from .density import require_supercell
 from .estimates import Estimate, estimate, to_json_value
 from .fourier import density_fourier_samples

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hamiltonian.lattice import Supercell
+from ..geometry.lattice import Supercell
 from .density import require_supercell
 from .fourier import OrderParameter, crystal_order_parameter, first_shell
 from .groups import ParameterGroups

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 
-from ..hamiltonian import MoireHamiltonian, split_sample
+from ..hamiltonian import MoireHamiltonian
 from ..hamiltonian.bands import BlochOrbitals, slater_log_amplitude
 from ..sampler import ParameterList, make_sampler
 
@@ -62,7 +62,7 @@ def slater_energy_mc(
     n = hamiltonian.n_electrons
 
     def model(x):
-        positions, _ = split_sample(x, n)
+        positions, _ = hamiltonian.hilbert.split(x)
         return logpsi(positions) + hk.get_parameter("zero", (), init=jnp.zeros)  # MCState needs a parameter
 
     names = hamiltonian.conditioned_on

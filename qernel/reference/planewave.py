@@ -45,7 +45,7 @@ import numpy as np
 
 from ..hamiltonian.bands import BlochOrbitals, _fold, _g_integer_coordinates, _reciprocal_integers
 from ..hamiltonian.ewald import EwaldSum
-from ..hamiltonian.lattice import Supercell
+from ..geometry.lattice import Supercell
 from ..units import COULOMB_MEV_NM, moire_energy_unit_meV
 
 __all__ = ["DEFAULT_CUTOFF", "PlaneWaveBands", "PlaneWaveBasis"]
@@ -74,7 +74,7 @@ class PlaneWaveBasis:
     """Plane waves ``q = k + G`` of a moiré supercell with the model parameters (see the module docstring).
 
     Attributes:
-        supercell: the :class:`~qernel.hamiltonian.lattice.Supercell` (internal units, lengths in a_M).
+        supercell: the :class:`~qernel.geometry.lattice.Supercell` (internal units, lengths in a_M).
         V, phi, m_star, a_M, eps: model parameters (meV, degrees, m_e, nm, dimensionless).
         interaction: scale of the Coulomb term (1 physical, 0 non-interacting).
         cutoff: ``|G|_max / |g_1|``.

@@ -6,7 +6,6 @@ decides which parameter values the chains carry; :mod:`.sampler` holds the helpe
 step sizes per parameter group and replace the carried values.
 """
 
-from . import hilbert_random as _hilbert_random  # noqa: F401 (registers random_state)
 from .parameter_space import ParameterGrid, ParameterList, ParameterSpace, UniformRange, no_parameters
 from .rules import ElectronMoveRule, ElectronRuleState, GaussianElectronRule, SingleElectronRule
 from .sampler import (

@@ -1,46 +1,5 @@
-"""``netket.hilbert.random.random_state`` for :class:`ElectronHilbert` (needed by ``MCState``).
+"""Deprecated: moved to :mod:`qernel.geometry.random_state` (this path is removed in qernel 0.3)."""
 
-``nk.vqs.MCState`` calls ``hilbert.random_state(key, 1, dtype)`` to get a dummy input for the
-model's ``init``. This registers a method for :class:`ElectronHilbert`: electrons uniform in the
-supercell (periodic) or standard-normal positions (open), carried parameter columns set to 0 (the
-Hilbert space does not know the parameter values; chains get theirs from the sampler's
-parameter space). Registered only if no method exists yet, so the definition can move to
-``qernel/hamiltonian/hilbert.py`` without a clash.
-"""
+from .._shim import reexport
 
-from __future__ import annotations
-
-import jax
-import jax.numpy as jnp
-from netket.hilbert.random import random_state
-from netket.utils.dispatch import dispatch
-
-from ..hamiltonian.hilbert import ElectronHilbert
-
-
-def electron_random_state(hilb: ElectronHilbert, key, size: int, dtype) -> jax.Array:
-    """(size, 2N + P) random rows: uniform (periodic) / N(0, 1) (open) positions, parameters 0."""
-    n_el = hilb.n_electrons
-    if hilb.supercell is None:
-        positions = jax.random.normal(key, (size, n_el, 2), dtype)
-    else:
-        fractional = jax.random.uniform(key, (size, n_el, 2), dtype)
-        positions = hilb.supercell.to_cartesian(fractional)
-    return jnp.concatenate(
-        [positions.reshape(size, 2 * n_el), jnp.zeros((size, hilb.n_parameters), dtype)], axis=-1
-    )
-
-
-def _already_registered() -> bool:
-    try:
-        random_state(ElectronHilbert(1, 0, None), jax.random.PRNGKey(0), 1, dtype=jnp.float32)
-    except NotImplementedError:
-        return False
-    return True
-
-
-if not _already_registered():
-
-    @dispatch
-    def random_state(hilb: ElectronHilbert, key, size: int, *, dtype):  # noqa: F811
-        return electron_random_state(hilb, key, size, dtype)
+reexport("qernel.sampler.hilbert_random", "qernel.geometry.random_state", globals())

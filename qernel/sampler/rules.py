@@ -1,4 +1,4 @@
-"""NetKet Metropolis rules for :class:`~qernel.hamiltonian.hilbert.ElectronHilbert` samples.
+"""NetKet Metropolis rules for :class:`~qernel.geometry.hilbert.ElectronHilbert` samples.
 
 Samples are rows ``[r_1x, r_1y, ..., r_Nx, r_Ny, p_1, ..., p_P]`` (positions Cartesian in
 internal length units, ``p`` the carried Hamiltonian parameters in user units). The rules here
@@ -28,7 +28,7 @@ from flax import struct as flax_struct
 from netket.sampler.rules import MetropolisRule
 from netket.utils import struct
 
-from ..hamiltonian.hilbert import ElectronHilbert
+from ..geometry.hilbert import ElectronHilbert
 from .parameter_space import ParameterSpace
 
 __all__ = ["ElectronRuleState", "ElectronMoveRule", "GaussianElectronRule", "SingleElectronRule"]
@@ -91,11 +91,6 @@ class ElectronMoveRule(MetropolisRule):
         self.parameter_space.check_hilbert(hilbert)
 
     @staticmethod
-    def _split(hilbert: ElectronHilbert, r):
-        n = hilbert.n_electrons
-        return r[:, : 2 * n].reshape(r.shape[0], n, 2)
-
-    @staticmethod
     def _wrap(hilbert: ElectronHilbert, positions):
         return positions if hilbert.supercell is None else hilbert.supercell.wrap(positions)
 
@@ -130,8 +125,7 @@ class ElectronMoveRule(MetropolisRule):
         else:
             fractional = jax.random.uniform(key, (n_chains, n_el, 2), dtype)
             positions = hilbert.supercell.wrap(hilbert.supercell.to_cartesian(fractional))
-        values = sampler_state.rule_state.values.astype(dtype)
-        return jnp.concatenate([positions.reshape(n_chains, 2 * n_el), values], axis=-1)
+        return hilbert.join(positions, sampler_state.rule_state.values.astype(dtype))
 
     def _step(self, key, sigma, positions):
         """Displacements (n_chains, N, 2) and the mask (n_chains, N, 1) of moved electrons."""
@@ -141,13 +135,12 @@ class ElectronMoveRule(MetropolisRule):
         if jnp.issubdtype(r.dtype, jnp.complexfloating):
             raise TypeError(f"{type(self).__name__} needs real-valued samples, got dtype {r.dtype}")
         hilbert = sampler.hilbert
-        positions = self._split(hilbert, r)
+        positions, values = hilbert.split(r)
         sigma = state.rule_state.sigma.astype(r.dtype)
         step, moved = self._step(key, sigma, positions)
         # only moved electrons are wrapped: the others keep their coordinates bit for bit
         new = jnp.where(moved, self._wrap(hilbert, positions + step), positions)
-        rp = r.at[:, : 2 * hilbert.n_electrons].set(new.reshape(r.shape[0], -1))
-        return rp, None
+        return hilbert.join(new, values), None
 
 
 class GaussianElectronRule(ElectronMoveRule):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 
-from ..hamiltonian.hilbert import ElectronHilbert
+from ..geometry.hilbert import ElectronHilbert
 from .parameter_space import ParameterSpace, no_parameters
 from .rules import ElectronMoveRule, GaussianElectronRule, SingleElectronRule
 
@@ -151,7 +151,7 @@ def chain_group_ids(vstate) -> jax.Array:
 def sample_group_ids(vstate) -> jax.Array:
     """(n_chains, chain_length) group index of every sample in ``vstate.samples``.
 
-    Prefer this (or :func:`chain_group_ids`) over ``parameter_space.group_ids(samples[..., -P:])``
+    Prefer this (or :func:`chain_group_ids`) over ``parameter_space.group_ids(hilbert.split(samples)[1])``
     when the batch may be chunked: for random spaces the latter ranks rows within what it is given.
     """
     samples = vstate.samples
@@ -311,8 +311,8 @@ def sampler_state_with_parameters(sampler, state, values, group_ids=None):
     values = jnp.asarray(values, dtype=state.σ.dtype).reshape(rs.values.shape)
     if group_ids is None:
         group_ids = space.group_ids(values)
-    n_pos = state.σ.shape[-1] - space.n_parameters
-    sigma_new = state.σ.at[:, n_pos:].set(values)
+    positions, _ = sampler.hilbert.split(state.σ)
+    sigma_new = sampler.hilbert.join(positions, values)
     return state.replace(σ=sigma_new, rule_state=rs.replace(values=values, group_ids=group_ids.astype(jnp.int32)))
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 from ..ansatz.orbitals import Orbitals
-from ..hamiltonian.hilbert import split_sample
+from ..geometry.hilbert import split_sample
 from ..sampler import adapt_step_sizes, group_values, make_sampler, thermalise
 from .checkpoint import load_checkpoint, save_checkpoint
 
