@@ -18,6 +18,7 @@ from .lattice import Lattice, Supercell, square_lattice, triangular_lattice
 from .moire import WSE2_WS2, MoireHamiltonian
 from .moire_potential import moire_g_vectors, moire_potential
 from .operators import KineticEnergy, LocalEnergy, PotentialEnergy, local_kinetic_energy
+from . import driver_check as _driver_check  # noqa: F401  (registers the stock-driver warning)
 from .trap import HarmonicTrap
 
 __all__ = [
