@@ -131,7 +131,7 @@ class _QernelCallback(AbstractCallback, mutable=True):
 
     @property
     def callback_order(self) -> int:
-        return 30  # after the log (10) and the checkpoint (20) of the step
+        return 15  # as the former loop: after the step's log line (10), before its checkpoint (20)
 
     def on_step_start(self, step, log_data, driver) -> None:
         if self._stop:  # raised here, after NetKet counted the finished step
