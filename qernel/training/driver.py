@@ -254,6 +254,10 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
         self._run_start = time.perf_counter()
 
     # -- NetKet names ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (f"FoundationVMC(step_count={self.step_count}, preconditioner={self.preconditioner!r}, "
+                f"groups={self.parameter_space.n_groups}, state={self.state})")
+
     @property
     def vstate(self) -> nk.vqs.MCState:
         """The variational state (NetKet's :attr:`state`)."""
