@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for _ in range(5):  # thermalise, adapting each g's Metropolis step to 50 % acceptance
         thermalise(vstate, 10)
         driver.adapt()
-    driver.run(args.steps, output_dir=args.output_dir, progress=False)
+    driver.run_to(args.steps, output_dir=args.output_dir, progress=False)  # checkpoints + log.jsonl
     stats = driver.measure()
     print(f"{'g':>6s} {'E [Ha]':>10s} {'error':>8s}   (g = 0: exact E = 3 Ha, Taut 1994)")
     for s in stats:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for _ in range(5):  # thermalise, adapting each V's Metropolis step size to 50 % acceptance
         thermalise(vstate, 10)
         driver.adapt()
-    driver.run(args.steps, output_dir=args.output_dir, progress=False)
+    driver.run_to(args.steps, output_dir=args.output_dir, progress=False)  # checkpoints + log.jsonl
 
     targets = sorted(set(values) | {5.0, 20.0})
     stats = evaluate(hamiltonian, vstate, targets, args.eval_samples, args.chains_per_value)

@@ -318,7 +318,7 @@ def train(
                 pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
             # thermalise all chains, adapting their step sizes per group on the way
             run.driver.thermalise(run.config.sampler.n_thermalise)
-        run.driver.run(
+        run.driver.run_to(
             run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
             progress=progress, extra=extra,
         )

@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import haiku as hk
 import jax
@@ -136,3 +137,80 @@ def test_bad_driver_arguments():
         FoundationVMC(driver.hamiltonian, driver.vstate, optax.sgd(0.1), preconditioner="kfac")
     with pytest.raises(ValueError, match="n_steps"):
         driver.run(-1, progress=False)
+
+
+# -- FoundationVMC as a NetKet driver ---------------------------------------------------------------
+def test_netket_run_with_loggers_and_callbacks_follows_the_legacy_trajectory(tmp_path):
+    """``run(n_iter, out=..., callback=..., timeit=...)`` of NetKet: the same steps as qernel's
+    former ``run`` (bit-identical energies and parameters), NetKet's logger gets the mean energy and
+    every group's, and the checkpoint and log.jsonl callbacks write what the former form wrote."""
+    from qernel.training import CheckpointCallback, JsonLinesLog
+
+    reference = _driver()
+    reference.run(3, progress=False)
+    driver = _driver()
+    log = nk.logging.RuntimeLog()
+    out = driver.run(3, out=log, callback=[CheckpointCallback(tmp_path, every=2), JsonLinesLog(tmp_path / "log.jsonl")],
+                     show_progress=False, timeit=True)
+    assert out == (log,) and driver.step_count == 3
+    np.testing.assert_array_equal(_flat(driver.vstate.parameters), _flat(reference.vstate.parameters))
+    energies = [r["energy"] for r in reference.history]
+    assert [r["energy"] for r in read_log(tmp_path / "log.jsonl")] == energies
+    assert list(np.asarray(log.data["Energy"]["Mean"])) == pytest.approx(energies, rel=1e-12)
+    assert list(np.asarray(log.data["Energy"].iters)) == [0, 1, 2]
+    group = log.data["groups"]["omega=0.5"]
+    assert list(np.asarray(group["Energy"]["Mean"])) == [r["groups"][0]["energy"] for r in reference.history]
+    assert load_checkpoint(tmp_path / "checkpoint.npz")["step"] == 3
+
+
+def test_checkpoint_callback_resumes_a_fresh_driver_to_the_same_end(tmp_path):
+    """NetKet fixes the end of a run before ``on_run_start``: a fresh driver given
+    ``CheckpointCallback(resume=True)`` and ``run(4)`` continues a run stopped at step 2 to step 4,
+    bit-identical to an uninterrupted run."""
+    from qernel.training import CheckpointCallback, JsonLinesLog
+
+    reference = _driver()
+    reference.run(4, show_progress=False)
+    callbacks = lambda: [CheckpointCallback(tmp_path, every=1, resume=True), JsonLinesLog(tmp_path / "log.jsonl")]
+    _driver().run(2, callback=callbacks(), show_progress=False)
+    resumed = _driver()
+    resumed.run(4, callback=callbacks(), show_progress=False)
+    assert resumed.step_count == 4
+    np.testing.assert_array_equal(_flat(resumed.vstate.parameters), _flat(reference.vstate.parameters))
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1, 2, 3]
+    assert [r["energy"] for r in read_log(tmp_path / "log.jsonl")] == [r["energy"] for r in reference.history]
+
+
+#: energies of the first 3 steps of ``_driver(preconditioner=...)`` computed by qernel's own driver
+#: loop before FoundationVMC became a NetKet driver (commit aaa8b8c): the step math is unchanged
+_ENERGIES_BEFORE = {
+    "minsr": [2.8190152568677993, 2.782656010955863, 2.336597410428343],
+    "spring": [2.8190152568677993, 2.782656010955863, 2.337183875703837],
+    None: [2.8190152568677993, 2.5492015508381978, 2.223776308969538],
+}
+
+
+@pytest.mark.parametrize("preconditioner", ["minsr", "spring", None])
+def test_energies_equal_those_of_the_former_driver_loop(preconditioner):
+    driver = _driver(preconditioner=preconditioner)
+    driver.run(3, show_progress=False)
+    assert [r["energy"] for r in driver.history] == pytest.approx(_ENERGIES_BEFORE[preconditioner], rel=1e-12)
+
+
+def test_stock_netket_driver_on_several_parameter_values_warns_once():
+    from qernel.hamiltonian.driver_check import StockDriverWarning
+    import qernel.hamiltonian.driver_check as check
+
+    check._warned = False
+    driver = _driver()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StockDriverWarning)
+        driver.run(1, show_progress=False)  # FoundationVMC centres per group: no warning
+        driver.vstate.expect(driver.operator)  # a measurement outside a driver: no warning
+    stock = nk.driver.VMC(driver.operator, optax.sgd(0.01), variational_state=driver.vstate)
+    with pytest.warns(StockDriverWarning, match=r"VMC centres the gradient over all chains, but they carry 2"):
+        stock.run(1, show_progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StockDriverWarning)
+        stock.run(1, show_progress=False)  # once per process
+    check._warned = False

@@ -100,15 +100,14 @@ def test_sigterm_saves_the_current_step_and_resume_follows_the_same_trajectory(t
 def test_cli_interrupt_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
     from qernel.training.driver import FoundationVMC
 
-    original = FoundationVMC.step
+    original = FoundationVMC.update_parameters
 
-    def step_then_ctrl_c(self):
-        record = original(self)
-        if self.step_count == 1:
+    def update_then_ctrl_c(self, dp):
+        original(self, dp)
+        if self.step_count == 0:  # the update of step 0: 1 step done
             os.kill(os.getpid(), signal.SIGINT)
-        return record
 
-    monkeypatch.setattr(FoundationVMC, "step", step_then_ctrl_c)
+    monkeypatch.setattr(FoundationVMC, "update_parameters", update_then_ctrl_c)
     path = tmp_path / "tiny.toml"
     path.write_text(_toml(_config(tmp_path, optimizer={"n_steps": 5}, run={"checkpoint_every": 10})))
     assert main(["train", str(path), "--no-progress"]) == 130

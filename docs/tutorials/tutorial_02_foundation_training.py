@@ -74,7 +74,8 @@ for _ in range(3):  # thermalise the chains, adapting the step sizes on the way
     thermalise(vstate, 10)
     driver.adapt()
 
-history = driver.run(40, progress=False)
+driver.run(40, show_progress=False)  # NetKet's run: 40 steps (out=, callback=, timeit= as in NetKet)
+history = driver.history  # one record per step: energy, error, acceptance of every group
 print(f"trained {driver.step_count} steps ({time.perf_counter() - start:.0f} s so far)")
 for record in history[::10] + history[-1:]:
     groups = "   ".join(

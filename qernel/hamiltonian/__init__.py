@@ -21,6 +21,7 @@ from .jellium import ElectronGas
 from .moire import WSE2_WS2, MoireHamiltonian
 from .moire_potential import moire_g_vectors, moire_potential
 from .operators import KineticEnergy, LocalEnergy, PotentialEnergy, local_kinetic_energy
+from . import driver_check as _driver_check  # noqa: F401  (registers the stock-driver warning)
 from .trap import HarmonicTrap
 
 __all__ = [

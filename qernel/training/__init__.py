@@ -1,11 +1,17 @@
-"""Foundation VMC: per-group centred gradients and natural gradients, driver, checkpoints."""
+"""Foundation VMC: per-group centred gradients and natural gradients, the NetKet driver, its callbacks, checkpoints."""
 
+from .callbacks import CheckpointCallback, GroupProgressBar, JsonLinesLog
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .driver import FoundationVMC, GroupStats, NonFiniteError, read_log
+from .signals import TrainingInterrupted
 from .gradient import centred_jacobian, centred_local_energies, foundation_gradient, natural_gradient
 from .groups import center_within_groups, clip_within_groups, group_counts, group_means, group_sample_weights
 
 __all__ = [
+    "CheckpointCallback",
+    "GroupProgressBar",
+    "JsonLinesLog",
+    "TrainingInterrupted",
     "CheckpointError",
     "load_checkpoint",
     "save_checkpoint",

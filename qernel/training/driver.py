@@ -1,4 +1,4 @@
-"""``FoundationVMC``: variational Monte Carlo of one model over a family of Hamiltonians.
+"""``FoundationVMC``: variational Monte Carlo of one model over a family of Hamiltonians, as a NetKet driver.
 
 Each step: sample all chains (each carries its own Hamiltonian parameters), compute local
 energies with the Hamiltonian's NetKet operator, per-group statistics (energy +- error with
@@ -6,9 +6,14 @@ NetKet's autocorrelation-aware :func:`netket.stats.statistics`, variance, accept
 per-group centred update direction (:mod:`qernel.training.gradient`: plain gradient, SR or
 MinSR), an optax update, and per-group adaptation of the Metropolis step sizes.
 
-Long runs: progress bar, JSON-lines log (one record per step, energies in user units), periodic
-atomic checkpoints, exact resume, and a hard stop with a message naming the step when an energy
-or a parameter becomes NaN/inf (the last good checkpoint is kept).
+:class:`FoundationVMC` subclasses NetKet's :class:`~netket.driver.AbstractOptimizationDriver`
+and implements :meth:`~FoundationVMC.compute_loss_and_update`, so ``driver.run(n_iter,
+out=nk.logging.JsonLog("run"), callback=..., timeit=True)`` works with NetKet's loggers,
+callbacks and timers. Long runs add the callbacks of :mod:`qernel.training.callbacks`: atomic
+checkpoints with exact resume and a clean stop on SIGINT/SIGTERM
+(:class:`~qernel.training.callbacks.CheckpointCallback`), qernel's JSON-lines log
+(:class:`~qernel.training.callbacks.JsonLinesLog`); a hard stop with a message naming the step
+when an energy or a parameter becomes NaN/inf (the last good checkpoint is kept).
 
 Every step is a fixed set of jitted programs (compiled at the first step, never again), and runs
 unchanged with the chains sharded over several devices by NetKet; ``chunk_size`` of the
@@ -17,13 +22,9 @@ unchanged with the chains sharded over several devices by NetKet; ``chunk_size``
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import math
-import signal
-import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,8 +36,11 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import optax
+from netket.callbacks import AbstractCallback, StopRun
+from netket.utils import struct
+from netket.utils.iterators import to_iterable
 
-from ..distributed import is_main_process, to_host
+from ..distributed import to_host
 from ..observables.estimates import estimate
 from ..sampler import (
     adapt_step_sizes,
@@ -46,57 +50,23 @@ from ..sampler import (
     redraw_parameters,
     thermalise,
 )
-from .checkpoint import CHECKPOINT_NAME, check_compatible, load_checkpoint, restore_like, save_checkpoint
+from .callbacks import CheckpointCallback, GroupProgressBar, JsonLinesLog, read_log
+from .checkpoint import check_compatible, load_checkpoint, restore_like, save_checkpoint
 from .gradient import centred_local_energies, foundation_gradient, natural_gradient
+from .signals import TrainingInterrupted, deferred_signals, signalled_anywhere
 
 __all__ = ["FoundationVMC", "NonFiniteError", "TrainingInterrupted", "GroupStats", "read_log"]
+
+# old private names, imported by qernel.training.pretrain
+_deferred_signals = deferred_signals
+_signalled_anywhere = signalled_anywhere
+
+#: keyword arguments of qernel's former ``run(n_steps, ...)`` (n_steps = total, not additional, steps)
+_LEGACY_RUN_ARGUMENTS = ("output_dir", "checkpoint_every", "progress", "loggers", "extra", "handle_signals")
 
 
 class NonFiniteError(FloatingPointError):
     """Raised when an energy or a parameter becomes NaN or infinite."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT/SIGTERM during :meth:`FoundationVMC.run` (``phase = "training"``) or the orbital
-    pretraining (``phase = "pretraining"``): the current step was finished and, with an output
-    directory, checkpointed. ``step`` is the number of completed steps of that phase."""
-
-    def __init__(self, step: int, signal_name: str, saved: bool, phase: str = "training") -> None:
-        super().__init__(f"{signal_name}: interrupted at {phase} step {step}")
-        self.step, self.signal_name, self.saved, self.phase = step, signal_name, saved, phase
-
-
-def _signalled_anywhere(received: list[str]) -> bool:
-    """Whether this or (multi-process runs) any process received a signal: all processes must
-    stop after the same step, since saving is collective."""
-    if jax.process_count() == 1:
-        return bool(received)
-    from jax.experimental import multihost_utils
-
-    return bool(np.any(multihost_utils.process_allgather(np.array(bool(received)))))
-
-
-@contextlib.contextmanager
-def _deferred_signals():
-    """Within the block, SIGINT/SIGTERM only set a flag (read through the yielded list) so the loop
-    can finish the current step and checkpoint it; a second signal interrupts at once. Only the
-    main thread can install handlers: elsewhere signals keep their default behaviour."""
-    received: list[str] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def handler(signum, frame):
-        if received:  # second signal: stop now
-            raise KeyboardInterrupt(signal.Signals(signum).name)
-        received.append(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @dataclass
@@ -148,8 +118,55 @@ def _apply_update(update_fn, direction, optimizer_state, params):
     return new_optimizer_state, optax.apply_updates(params, updates)
 
 
-class FoundationVMC:
+class _QernelCallback(AbstractCallback, mutable=True):
+    """A function ``callback(step, record, driver) -> bool`` of qernel's former ``run``: called
+    after each step with its log record; returning ``False`` (not ``None``) stops the run after
+    that step."""
+
+    function: Any = struct.field(pytree_node=False, serialize=False)
+    _stop: bool = struct.field(pytree_node=False, serialize=False)
+
+    def __init__(self, function: Callable) -> None:
+        self.function, self._stop = function, False
+
+    @property
+    def callback_order(self) -> int:
+        return 15  # as the former loop: after the step's log line (10), before its checkpoint (20)
+
+    def on_step_start(self, step, log_data, driver) -> None:
+        if self._stop:  # raised here, after NetKet counted the finished step
+            raise StopRun(f"callback {self.function} requested to stop the run")
+
+    def on_step_end(self, step, log_data, driver) -> None:
+        self._stop = self.function(step, driver.last_record, driver) is False
+
+
+def _loss_statistics(stats: Sequence[GroupStats]) -> nk.stats.Stats:
+    """The loss NetKet logs as ``Energy``: the mean over groups of the group energies (user
+    units), its error from the groups' independent errors, the mean variance, the largest tau."""
+    energies = np.array([s.energy for s in stats])
+    return nk.stats.Stats(
+        mean=float(energies.mean()),
+        error_of_mean=float(math.sqrt(sum(s.error**2 for s in stats)) / len(stats)),
+        variance=float(np.mean([s.variance for s in stats])),
+        tau_corr=float(max(s.tau_corr for s in stats)),
+    )
+
+
+class FoundationVMC(nk.driver.AbstractOptimizationDriver):
     """Train one variational state over all parameter values its sampler's chains carry.
+
+    A NetKet optimization driver: ``driver.run(n_iter, out=..., callback=..., timeit=...)`` runs
+    ``n_iter`` more steps with NetKet's loggers (the loss is logged as ``Energy``, the mean over
+    groups in user units; ``groups`` holds each group's ``Energy``), callbacks and progress bar.
+    Add :class:`~qernel.training.callbacks.CheckpointCallback` and
+    :class:`~qernel.training.callbacks.JsonLinesLog` for a long run. The former qernel form
+    ``run(n_steps, output_dir=..., checkpoint_every=..., progress=...)`` (``n_steps`` the *total*
+    number of steps) still works and builds those callbacks; it is deprecated.
+
+    Unlike NetKet's ``VMC``/``VMC_SR``, which centre the local energies and log-derivatives over
+    the whole batch, it centres them within each parameter group (:mod:`qernel.training.gradient`),
+    so the direction is the gradient of the mean over groups of each group's own energy.
 
     Args:
         hamiltonian: a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`.
@@ -167,6 +184,26 @@ class FoundationVMC:
             derived from ``seed`` and the step number, so resumed runs redraw identically.
         seed: seed of the driver's own randomness (parameter redraws).
     """
+
+    #: marks a driver that centres within parameter groups (qernel's operators warn for others)
+    centres_within_groups = True
+
+    hamiltonian: Any = struct.field(pytree_node=False, serialize=False)
+    operator: Any = struct.field(pytree_node=False, serialize=False)
+    parameter_space: Any = struct.field(pytree_node=False, serialize=False)
+    preconditioner: str | None = struct.field(pytree_node=False, serialize=False)
+    momentum: float = struct.field(pytree_node=False, serialize=False)
+    previous_direction: Any = struct.field(pytree_node=False, serialize=False)
+    diag_shift: Any = struct.field(pytree_node=False, serialize=False)
+    clip_width: float | None = struct.field(pytree_node=False, serialize=False)
+    target_acceptance: float | None = struct.field(pytree_node=False, serialize=False)
+    redraw_every: int = struct.field(pytree_node=False, serialize=False)
+    redraw_sweeps: int = struct.field(pytree_node=False, serialize=False)
+    seed: int = struct.field(pytree_node=False, serialize=False)
+    history: list = struct.field(pytree_node=False, serialize=False)
+    last_record: Any = struct.field(pytree_node=False, serialize=False)
+    _checkpointed: Any = struct.field(pytree_node=False, serialize=False)
+    _run_start: float = struct.field(pytree_node=False, serialize=False)
 
     def __init__(
         self,
@@ -192,10 +229,10 @@ class FoundationVMC:
             raise ValueError(f"clip_width must be > 0 or None, got {clip_width}")
         if target_acceptance is not None and not 0 < target_acceptance < 1:
             raise ValueError(f"target_acceptance must be in (0, 1) or None, got {target_acceptance}")
+        if int(redraw_every) != redraw_every or redraw_every < 0:
+            raise ValueError(f"redraw_every must be a non-negative integer, got {redraw_every}")
+        super().__init__(vstate, optimizer, minimized_quantity_name="Energy")
         self.hamiltonian = hamiltonian
-        self.vstate = vstate
-        self.optimizer = optimizer
-        self.optimizer_state = optimizer.init(vstate.parameters)
         self.preconditioner = preconditioner
         self.momentum = float(momentum)
         # SPRING's previous direction (zeros before the first step)
@@ -207,15 +244,33 @@ class FoundationVMC:
         self.target_acceptance = target_acceptance
         self.operator = operator if operator is not None else hamiltonian.operator()
         self.parameter_space = vstate.sampler.rule.parameter_space
-        if int(redraw_every) != redraw_every or redraw_every < 0:
-            raise ValueError(f"redraw_every must be a non-negative integer, got {redraw_every}")
         self.redraw_every = int(redraw_every)
         self.redraw_sweeps = int(redraw_sweeps)
         self.seed = int(seed)
-        self.step_count = 0
         self.history: list[dict[str, Any]] = []
+        self.last_record = None
         # (file, step) of the checkpoint last written or read: a run that takes no step rewrites nothing
-        self._checkpointed: tuple[Path, int] | None = None
+        self._checkpointed = None
+        self._run_start = time.perf_counter()
+
+    # -- NetKet names ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (f"FoundationVMC(step_count={self.step_count}, preconditioner={self.preconditioner!r}, "
+                f"groups={self.parameter_space.n_groups}, state={self.state})")
+
+    @property
+    def vstate(self) -> nk.vqs.MCState:
+        """The variational state (NetKet's :attr:`state`)."""
+        return self.state
+
+    @property
+    def optimizer_state(self):
+        """The optax state of :attr:`optimizer`."""
+        return self._optimizer_state
+
+    @optimizer_state.setter
+    def optimizer_state(self, value) -> None:
+        self._optimizer_state = value
 
     # -- one step ------------------------------------------------------------------------------
     def _diag_shift(self) -> float:
@@ -309,47 +364,86 @@ class FoundationVMC:
         """Sample once and return per-group energy statistics without changing the parameters."""
         return self._sample_and_measure()[2]
 
-    def step(self) -> dict[str, Any]:
-        """Advance one optimisation step; returns the step's log record.
+    def compute_loss_and_update(self):
+        """NetKet's hook, one step before the update: redraw the parameter values (if due), sample,
+        per-group statistics, per-group step-size adaptation and the per-group centred direction.
+
+        Returns:
+            ``(loss, direction)``: NetKet ``Stats`` of the mean over groups of the group energies
+            (user units) and the update direction (pytree like the parameters). The step's
+            qernel record is :attr:`last_record`.
 
         Raises:
-            NonFiniteError: if energies or updated parameters are not finite (parameters are
-                left at their last finite values).
+            NonFiniteError: if an energy is not finite.
         """
-        vstate = self.vstate
         if self.redraw_every and self.step_count > 0 and self.step_count % self.redraw_every == 0:
             key = jax.random.fold_in(jax.random.PRNGKey(self.seed), self.step_count)
-            redraw_parameters(vstate, key, n_sweeps=self.redraw_sweeps)
+            redraw_parameters(self.vstate, key, n_sweeps=self.redraw_sweeps)
         samples, local_energies, stats = self._sample_and_measure()
         self.adapt()
         direction = self.update_direction(samples, local_energies)
-        new_opt_state, new_params = _apply_update(self.optimizer.update, direction, self.optimizer_state, vstate.parameters)
+        self.last_record = {
+            "step": self.step_count,
+            "energy": float(np.mean([s.energy for s in stats])),
+            "groups": [s.as_dict() for s in stats],
+        }
+        return _loss_statistics(stats), direction
+
+    def update_parameters(self, dp) -> None:
+        """Apply the optax update of the direction ``dp`` (NetKet's hook).
+
+        Raises:
+            NonFiniteError: if the updated parameters are not finite (they are left at their last
+                finite values).
+        """
+        vstate = self.vstate
+        new_opt_state, new_params = _apply_update(self.optimizer.update, dp, self._optimizer_state, vstate.parameters)
         if not _tree_all_finite(new_params):
             raise NonFiniteError(
                 f"step {self.step_count}: the parameter update produced NaN/inf; stopping "
                 "(parameters kept at their last finite values, last good checkpoint kept)"
             )
         vstate.parameters = new_params
-        self.optimizer_state = new_opt_state
+        self._optimizer_state = new_opt_state
         if self.previous_direction is not None:
-            self.previous_direction = direction
-        record = {
-            "step": self.step_count,
-            "energy": float(np.mean([s.energy for s in stats])),
-            "groups": [s.as_dict() for s in stats],
+            self.previous_direction = dp
+        self.history.append(self.last_record)
+
+    def _log_additional_data(self, log_dict: dict) -> None:
+        """Per-group statistics for NetKet's loggers (``groups/<label>/Energy``, acceptance)."""
+        log_dict["wallclock"] = time.perf_counter()
+        self.last_record["time"] = time.perf_counter() - self._run_start
+        log_dict["groups"] = {
+            ",".join(f"{k}={v:g}" for k, v in g["parameters"].items()): {
+                "Energy": nk.stats.Stats(mean=g["energy"], error_of_mean=g["error"], variance=g["variance"],
+                                         tau_corr=g["tau_corr"]),
+                "acceptance": g["acceptance"],
+            }
+            for g in self.last_record["groups"]
         }
-        self.step_count += 1
-        self.history.append(record)
-        return record
+
+    def step(self) -> dict[str, Any]:
+        """Advance one optimisation step outside :meth:`run` (no callbacks); returns its log record.
+
+        Raises:
+            NonFiniteError: if energies or updated parameters are not finite (parameters are
+                left at their last finite values).
+        """
+        self.reset_step()
+        self._loss_stats, self._dp = self.compute_loss_and_update()
+        self.update_parameters(self._dp)
+        self._step_count += 1
+        return self.last_record
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the run exactly."""
+    def state_dict(self, step: int | None = None) -> dict[str, Any]:
+        """Everything needed to continue the run exactly (``step``: the step count to record,
+        default :attr:`step_count`)."""
         return {
-            "step": self.step_count,
+            "step": self.step_count if step is None else int(step),
             "params": self.vstate.parameters,
             "model_state": self.vstate.model_state,
-            "optimizer_state": self.optimizer_state,
+            "optimizer_state": self._optimizer_state,
             "sampler_state": self.vstate.sampler_state,
             **({"previous_direction": self.previous_direction} if self.previous_direction is not None else {}),
         }
@@ -361,20 +455,26 @@ class FoundationVMC:
         vstate.parameters = restore_like(data["params"], vstate.parameters)
         if data.get("model_state"):
             vstate.model_state = restore_like(data["model_state"], vstate.model_state)
-        self.optimizer_state = restore_like(data["optimizer_state"], self.optimizer_state)
+        self._optimizer_state = restore_like(data["optimizer_state"], self._optimizer_state)
         vstate.sampler_state = restore_like(data["sampler_state"], vstate.sampler_state)
         if self.previous_direction is not None and data.get("previous_direction") is not None:
             self.previous_direction = restore_like(data["previous_direction"], self.previous_direction)
         vstate.reset()
-        self.step_count = int(data["step"])
+        self._step_count = int(data["step"])
         if data.get("loaded_from"):
             self._checkpointed = (Path(data["loaded_from"]).resolve(), self.step_count)
 
-    def save(self, path, extra: dict[str, Any] | None = None) -> Path:
-        """Atomically write a checkpoint (``extra`` is stored alongside, e.g. the config)."""
-        written = save_checkpoint(path, {**self.state_dict(), **(extra or {})})
-        self._checkpointed = (Path(path).resolve(), self.step_count)
+    def save(self, path, extra: dict[str, Any] | None = None, *, step: int | None = None) -> Path:
+        """Atomically write a checkpoint (``extra`` is stored alongside, e.g. the config; ``step``
+        as in :meth:`state_dict`)."""
+        state = self.state_dict(step)
+        written = save_checkpoint(path, {**state, **(extra or {})})
+        self._checkpointed = (Path(path).resolve(), state["step"])
         return written
+
+    def holds_checkpoint(self, path) -> bool:
+        """Whether ``path`` was last written or read by this driver at the current step."""
+        return self._checkpointed == (Path(path).resolve(), self.step_count)
 
     def restore(self, path) -> dict[str, Any]:
         """Load a checkpoint written by :meth:`save`; returns the whole payload."""
@@ -382,20 +482,82 @@ class FoundationVMC:
         self.load_state_dict(data)
         return data
 
-    # -- long runs -----------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
+    def _default_callbacks(self, callbacks, *, n_iter, obs, step_size, loggers, show_progress, **kwargs):
+        """NetKet's default callbacks, with :class:`~qernel.training.callbacks.GroupProgressBar`
+        (energy +- error and acceptance per group) instead of NetKet's progress bar."""
+        callback_list = super()._default_callbacks(callbacks, n_iter=n_iter, obs=obs, step_size=step_size,
+                                                   loggers=loggers, show_progress=False, **kwargs)
+        if show_progress:
+            bar = GroupProgressBar(n_iter, self.hamiltonian.energy_unit_name)
+            callback_list = type(callback_list)([*callback_list.callbacks, bar])
+        return callback_list
+
     def run(
+        self,
+        n_iter: int,
+        out=(),
+        obs=None,
+        step_size: int = 1,
+        show_progress: bool = True,
+        save_params_every: int = 50,
+        write_every: int = 50,
+        callback=None,
+        timeit: bool = False,
+        _graceful_keyboard_interrupt: bool = True,
+        **legacy: Any,
+    ):
+        """Run ``n_iter`` more steps: NetKet's :meth:`~netket.driver.AbstractDriver.run`.
+
+        Args:
+            n_iter: number of steps to run now.
+            out, obs, step_size, show_progress, save_params_every, write_every, callback, timeit:
+                as NetKet's (``callback``: a function ``(step, log_data, driver) -> bool`` or
+                :class:`netket.callbacks.AbstractCallback` objects, e.g.
+                :class:`~qernel.training.callbacks.CheckpointCallback`).
+            **legacy: deprecated: qernel's former form ``run(n_steps, *, output_dir=None,
+                checkpoint_every=50, progress=True, loggers=(), callback=None, extra=None,
+                handle_signals=True)``, in which ``n_steps`` is the *total* number of steps (a
+                resumed run continues to the same end), ``callback(step, record, driver)`` stops
+                the run by returning ``False`` and the log records of the steps run are returned.
+
+        Returns:
+            NetKet's loggers (the log records in the deprecated form).
+        """
+        if legacy:
+            unknown = set(legacy) - set(_LEGACY_RUN_ARGUMENTS)
+            if unknown:
+                raise TypeError(f"FoundationVMC.run got unexpected keyword argument(s) {sorted(unknown)}")
+            warnings.warn(
+                "FoundationVMC.run(n_steps, output_dir=..., checkpoint_every=..., progress=...) is deprecated: "
+                "use run(n_iter, callback=[CheckpointCallback(dir, every), JsonLinesLog(dir / 'log.jsonl')], "
+                "show_progress=...) from qernel.training.callbacks (n_iter counts the steps still to run)",
+                DeprecationWarning, stacklevel=2,
+            )
+            return self._run_to(n_iter, callback=callback, **legacy)
+        if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+            raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
+        self._run_start = time.perf_counter()
+        return super().run(
+            n_iter, out=out, obs=obs, step_size=step_size, show_progress=show_progress,
+            save_params_every=save_params_every, write_every=write_every, callback=callback, timeit=timeit,
+            _graceful_keyboard_interrupt=_graceful_keyboard_interrupt,
+        )
+
+    def run_to(
         self,
         n_steps: int,
         *,
         output_dir: str | Path | None = None,
         checkpoint_every: int = 50,
         progress: bool = True,
-        loggers: Sequence[Callable] = (),
-        callback: Callable[[int, dict, "FoundationVMC"], bool] | None = None,
         extra: dict[str, Any] | None = None,
         handle_signals: bool = True,
+        callback=None,
+        out=(),
     ) -> list[dict[str, Any]]:
-        """Run until ``step_count == n_steps`` (so a resumed run continues to the same end).
+        """Run until ``step_count == n_steps`` with qernel's long-run callbacks (a resumed run
+        continues to the same end; the form used by :func:`qernel.run.train`).
 
         Args:
             n_steps: total number of steps of the run (not additional steps).
@@ -403,106 +565,33 @@ class FoundationVMC:
             checkpoint_every: steps between checkpoints (a final one is written unless the checkpoint
                 file already holds the last step: a finished run resumed again rewrites nothing).
             progress: show a progress bar with step, energy +- error, acceptance, time.
-            loggers: NetKet-style loggers called as ``logger(step, record, vstate)``.
-            callback: ``callback(step, record, driver) -> bool``; returning False stops.
             extra: stored in every checkpoint (e.g. the run configuration).
             handle_signals: on SIGINT/SIGTERM finish the current step, checkpoint it and raise
                 :class:`TrainingInterrupted` (a ``KeyboardInterrupt``); a second signal stops at once.
+            callback: NetKet callbacks (:class:`netket.callbacks.AbstractCallback`) or functions as
+                NetKet's ``run`` takes them.
+            out: NetKet loggers.
 
         Returns:
             The log records of the steps run by this call.
         """
-        if int(n_steps) != n_steps or n_steps < 0:
+        return self._run_to(n_steps, output_dir=output_dir, checkpoint_every=checkpoint_every, progress=progress,
+                            extra=extra, handle_signals=handle_signals, loggers=to_iterable(out), callback=callback,
+                            _wrap_functions=False)
+
+    def _run_to(self, n_steps, *, output_dir=None, checkpoint_every=50, progress=True, loggers=(), callback=None,
+                extra=None, handle_signals=True, _wrap_functions=True) -> list[dict[str, Any]]:
+        if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
             raise ValueError(f"n_steps must be a non-negative integer, got {n_steps}")
-        if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every}")
-        log_file = checkpoint = None
-        main = is_main_process()  # in a multi-process run only process 0 writes files
+        callbacks = [CheckpointCallback(output_dir, checkpoint_every, extra=extra, handle_signals=handle_signals)]
         if output_dir is not None:
-            output_dir = Path(output_dir)
-            checkpoint = output_dir / CHECKPOINT_NAME  # saved collectively, written by process 0
-            if main:
-                output_dir.mkdir(parents=True, exist_ok=True)
-                log_file = _open_log(output_dir / "log.jsonl", self.step_count)
-        bar = _progress_bar(n_steps, self.step_count, progress and main, self.hamiltonian.energy_unit_name)
-        records = []
-        start = time.perf_counter()
-        with _deferred_signals() if handle_signals else contextlib.nullcontext([]) as received:
-            self._run_loop(n_steps, records, start, log_file, loggers, bar, callback, checkpoint,
-                           checkpoint_every, extra, received)
-        if checkpoint is not None and self._checkpointed != (checkpoint.resolve(), self.step_count):
-            self.save(checkpoint, extra)  # unless that file already holds this step (e.g. nothing to run)
-        return records
-
-    def _run_loop(self, n_steps, records, start, log_file, loggers, bar, callback, checkpoint, checkpoint_every,
-                  extra, received) -> None:
-        try:
-            while self.step_count < n_steps:
-                record = self.step()
-                record["time"] = time.perf_counter() - start
-                records.append(record)
-                if log_file is not None:
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-                for logger in loggers:
-                    logger(record["step"], record, self.vstate)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(_summary(record))
-                stop = callback is not None and callback(record["step"], record, self) is False
-                interrupted = _signalled_anywhere(received)
-                due = self.step_count % checkpoint_every == 0 or stop
-                if checkpoint is not None and (due or interrupted):
-                    self.save(checkpoint, extra)
-                if interrupted:
-                    raise TrainingInterrupted(self.step_count, received[0] if received else "signal",
-                                              checkpoint is not None)
-                if stop:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-            if log_file is not None:
-                log_file.close()
+            callbacks.append(JsonLinesLog(Path(output_dir) / "log.jsonl"))
+        for c in to_iterable(callback, none_is_empty=True):
+            # qernel's former callbacks stop on False only (NetKet's also on None)
+            callbacks.append(_QernelCallback(c) if _wrap_functions and not isinstance(c, AbstractCallback) else c)
+        first = len(self.history)
+        self.run(max(0, int(n_steps) - self.step_count), out=tuple(loggers), show_progress=progress,
+                 callback=callbacks, _graceful_keyboard_interrupt=False)
+        return self.history[first:]
 
 
-def _summary(record: dict) -> str:
-    parts = []
-    for g in record["groups"][:4]:
-        label = ",".join(f"{k}={v:g}" for k, v in g["parameters"].items())
-        parts.append(f"{label}: {g['energy']:.4f}±{g['error']:.4f} acc={g['acceptance']:.2f}")
-    if len(record["groups"]) > 4:
-        parts.append("...")
-    return " | ".join(parts)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool, unit_name: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=f"VMC [{unit_name}]", dynamic_ncols=True)
-
-
-def _open_log(path: Path, resume_step: int):
-    """Open the JSON-lines log for appending, dropping records of steps >= ``resume_step``
-    (they belong to work after the checkpoint that is being resumed and will be redone)."""
-    kept = []
-    original = path.read_text() if path.exists() else None
-    for line in io.StringIO(original or ""):  # the lines a file iteration gives
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a torn last line from a kill
-        if record.get("step", -1) < resume_step:
-            kept.append(line if line.endswith("\n") else line + "\n")
-    if "".join(kept) != original:  # untouched when nothing is dropped (a finished run resumed again)
-        with open(path, "w") as handle:
-            handle.writelines(kept)
-    return open(path, "a")
-
-
-def read_log(path) -> list[dict[str, Any]]:
-    """Read a ``log.jsonl`` written by :meth:`FoundationVMC.run`."""
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
