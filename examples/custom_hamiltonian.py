@@ -93,7 +93,7 @@ def build(ansatz: str = "custom", n_samples: int = 512, n_chains: int = 48, valu
     else:
         config = QERNELConfig(n_layers=1, width=16, num_heads=2, num_kv_heads=1, num_experts=2, top_k=1,
                               n_determinants=1, film_hidden=16, complex_output=False, log_abs_only=True)
-        model = make_qernel(config, hamiltonian.hilbert, space.center, space.scale)
+        model = make_qernel(config, hamiltonian, space)  # cusp and length from the Hamiltonian (defaults 1)
     vstate = nk.vqs.MCState(sampler, model, n_samples=n_samples, n_discard_per_chain=2, seed=seed,
                             sampler_seed=seed + 1)
     optimizer = optax.chain(optax.clip_by_global_norm(0.5), optax.sgd(0.1 if ansatz == "custom" else 0.3))

@@ -39,9 +39,8 @@ def build(supercell: int = 2, values=(2.0, 8.0, 15.0, 25.0), n_samples: int = 51
     config = QERNELConfig(
         n_layers=layers, width=width, num_heads=2, num_kv_heads=1, num_experts=2, top_k=1, n_determinants=1,
         film_hidden=16,
-        cusp_coupling=hamiltonian.coulomb_strength,  # exact 2D cusps in internal units
     )
-    model = make_qernel(config, hamiltonian.hilbert, space.center, space.scale)
+    model = make_qernel(config, hamiltonian, space)  # exact 2D cusps and V normalisation derived
     vstate = nk.vqs.MCState(sampler, model, n_samples=n_samples, n_discard_per_chain=4, seed=seed,
                             sampler_seed=seed + 1)
     optimizer = optax.chain(optax.clip_by_global_norm(0.5), optax.sgd(0.3))

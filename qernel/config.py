@@ -3,6 +3,11 @@
 A configuration has the sections ``system``, ``parameters``, ``ansatz``, ``sampler``,
 ``optimizer`` and ``run``, and optionally ``pretrain`` (see ``examples/configs/``). Every key is checked: an unknown key, a
 wrong type or an out-of-range value raises :class:`ConfigError` naming ``section.key``.
+
+``[system]`` and ``[ansatz]`` have a ``kind``; each kind has its own config dataclass, so a key
+of another kind (a trap's ``omega`` in a moiré system) is rejected with the kind named. The kinds
+live in a registry, ``kind -> (config class, builder)``, that user code extends with
+:func:`register_system` and :func:`register_ansatz` (docs/howto/config_kinds.md).
 """
 
 from __future__ import annotations
@@ -10,12 +15,24 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, get_args, get_origin, get_type_hints
 
 __all__ = [
     "ConfigError",
+    "Kind",
+    "register_system",
+    "register_ansatz",
+    "system_kinds",
+    "ansatz_kinds",
+    "system_kind",
+    "system_config",
+    "MoireSystemConfig",
+    "TrapSystemConfig",
+    "ElectronGasSystemConfig",
     "SystemConfig",
     "ParametersConfig",
     "AnsatzConfig",
@@ -39,22 +56,127 @@ def _require(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
-@dataclass
-class SystemConfig:
-    """The Hamiltonian. ``kind``: ``"moire"``, ``"trap"`` or ``"electron_gas"``.
+def _quoted(keys) -> str:
+    return ", ".join(repr(k) for k in keys)
 
-    A key that ``[parameters]`` also carries (e.g. ``V`` beside ``values = { V = [...] }``) is only
-    the reference value of that parameter (moiré V, phi: not used by the model; trap omega: the
-    envelope length scale ``1/sqrt(omega)``); in a TOML file it must lie within the carried range.
-    Moiré V must be >= 0 (a negative depth is ``|V|`` with ``phi + 180`` deg).
 
-    Moiré keys: V (meV), phi (deg), m_star (m_e), a_M (nm), eps, supercell (int or 2x2 list),
-    filling, n_electrons, n_up, polarized, conditioned_on, interaction. Trap keys: n_electrons,
-    omega (Ha), interaction, n_up, polarized, conditioned_on. Electron-gas keys: n_electrons,
-    r_s (bohr), cell, n_up, polarized.
+def _reject_foreign(section: str, kind: str, foreign: list[str], allowed: list[str], registry: dict) -> None:
+    """Raise the one-line :class:`ConfigError` for keys the ``kind`` of ``[section]`` does not take:
+    ``section.key: unknown key ...`` for a key no kind takes (a typo), else ``[section] kind = "..."
+    does not take ...`` naming the keys and the kind."""
+    if not foreign:
+        return
+    others = {f.name for other, entry in registry.items() if other != kind
+              for f in dataclasses.fields(entry.config_class)}
+    if len(foreign) == 1 and foreign[0] not in others:
+        raise ConfigError(f"{section}.{foreign[0]}: unknown key for [{section}] kind = \"{kind}\"; allowed: {allowed}")
+    raise ConfigError(f"[{section}] kind = \"{kind}\" does not take {_quoted(foreign)}; allowed: {allowed}")
+
+
+# -- the kind registry ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    """A registered ``[system]`` or ``[ansatz]`` kind.
+
+    Attributes:
+        config_class: a dataclass; its fields are the keys the section takes (besides ``kind``),
+            type-checked from their annotations; an optional ``validate(self)`` method raises
+            :class:`ConfigError` (or ``ValueError``) for bad values.
+        builder: system: ``builder(config, conditioned_on) -> Hamiltonian``, with
+            ``conditioned_on`` the tuple of carried parameter names; ansatz: ``builder(config,
+            hamiltonian, parameter_space) -> hk.Transformed``.
     """
 
-    kind: str = "moire"
+    config_class: type
+    builder: Callable[..., Any]
+
+
+_SYSTEM_KINDS: dict[str, Kind] = {}
+_ANSATZ_KINDS: dict[str, Kind] = {}
+
+
+def _register(registry: dict[str, Kind], what: str, kind: str, config_class: type, builder, replace: bool) -> None:
+    if not (isinstance(kind, str) and kind.isidentifier()):
+        raise ValueError(f"register_{what}: kind must be an identifier-like string, got {kind!r}")
+    if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
+        raise TypeError(f"register_{what}: config_class must be a dataclass, got {config_class!r}")
+    if "kind" in {f.name for f in dataclasses.fields(config_class)}:
+        raise ValueError(f"register_{what}: {config_class.__name__} must not have a 'kind' field (the registry "
+                         "holds the kind)")
+    if not callable(builder):
+        raise TypeError(f"register_{what}: builder must be callable, got {builder!r}")
+    if kind in registry and not replace:
+        raise ValueError(f"register_{what}: kind {kind!r} is already registered; pass replace=True to replace it")
+    registry[kind] = Kind(config_class, builder)
+
+
+def register_system(kind: str, config_class: type, builder: Callable[..., Any], *, replace: bool = False) -> None:
+    """Make ``[system] kind = "<kind>"`` available to configuration files, the CLI and
+    :func:`qernel.run.build_run`.
+
+    Args:
+        kind: the name used in TOML.
+        config_class: dataclass of the section's keys (not ``kind``); see :class:`Kind`.
+        builder: ``builder(config, conditioned_on: tuple[str, ...]) -> ContinuumHamiltonian``;
+            the Hamiltonian must be conditioned on exactly ``conditioned_on``.
+        replace: allow replacing an existing kind.
+
+    Raises:
+        ValueError: ``kind`` exists and ``replace`` is False; TypeError: not a dataclass / not callable.
+    """
+    _register(_SYSTEM_KINDS, "system", kind, config_class, builder, replace)
+
+
+def register_ansatz(kind: str, config_class: type, builder: Callable[..., Any], *, replace: bool = False) -> None:
+    """Make ``[ansatz] kind = "<kind>"`` available; ``builder(config, hamiltonian, parameter_space)``
+    returns the ``hk.Transformed`` model. Otherwise as :func:`register_system`."""
+    _register_builtin_ansatz_kinds()
+    _register(_ANSATZ_KINDS, "ansatz", kind, config_class, builder, replace)
+
+
+def system_kinds() -> dict[str, Kind]:
+    """The registered ``[system]`` kinds (a copy)."""
+    return dict(_SYSTEM_KINDS)
+
+
+def ansatz_kinds() -> dict[str, Kind]:
+    """The registered ``[ansatz]`` kinds (a copy)."""
+    _register_builtin_ansatz_kinds()
+    return dict(_ANSATZ_KINDS)
+
+
+def system_kind(system: Any) -> str:
+    """The registered kind of a ``[system]`` config object (looked up by its class)."""
+    for kind, entry in _SYSTEM_KINDS.items():
+        if type(system) is entry.config_class:
+            return kind
+    raise ConfigError(f"system: {type(system).__name__} is not the config class of a registered system kind")
+
+
+def system_config(kind: str, **fields: Any):
+    """The ``[system]`` config object of a registered ``kind`` built from keyword fields (checked
+    as in a TOML file: a key the kind does not take raises :class:`ConfigError`)."""
+    return _system_from_table({"kind": kind, **fields})
+
+
+@dataclass
+class MoireSystemConfig:
+    """``[system] kind = "moire"``: :class:`~qernel.hamiltonian.MoireHamiltonian`.
+
+    Keys: V (meV, >= 0; a negative depth is ``|V|`` with ``phi + 180`` deg), phi (deg), m_star
+    (m_e), a_M (nm), eps, supercell (int n: n x n cells, or a 2x2 integer matrix), filling,
+    n_electrons, n_up, polarized (default true), conditioned_on (default: the carried
+    parameters), interaction (1 = physical Coulomb, 0 = non-interacting).
+
+    A key that ``[parameters]`` also carries (e.g. ``V`` beside ``values = { V = [...] }``) is
+    the *default value* of that parameter, used where a value is not carried (e.g. ``qernel
+    reference`` without ``--param``); the chains carry the ``[parameters]`` values. In a TOML
+    file it must lie within the carried range (a value outside it is rejected as a likely
+    mistake: a fixed value the chains would silently override).
+    """
+
+    kind: ClassVar[str] = "moire"
     V: float = 15.0
     phi: float = 45.0
     m_star: float = 0.35
@@ -67,19 +189,58 @@ class SystemConfig:
     polarized: bool | None = None
     conditioned_on: list[str] | None = None
     interaction: float = 1.0
-    omega: float = 1.0
-    r_s: float = 1.0
-    cell: str = "square"
 
     def validate(self) -> None:
-        _require(self.kind in ("moire", "trap", "electron_gas"), "system.kind",
-                 f"must be 'moire', 'trap' or 'electron_gas', got {self.kind!r}")
-        if self.kind in ("trap", "electron_gas"):
-            _require(self.n_electrons is not None, "system.n_electrons", f"is required for kind={self.kind!r}")
-        if self.kind == "moire":
-            _require(_is_supercell(self.supercell), "system.supercell",
-                     "must be a positive integer n (n x n moiré cells) or a 2x2 integer matrix with nonzero "
-                     f"determinant, e.g. [[2, 1], [-1, 1]]; got {self.supercell!r}")
+        _require(_is_supercell(self.supercell), "system.supercell",
+                 "must be a positive integer n (n x n moiré cells) or a 2x2 integer matrix with nonzero "
+                 f"determinant, e.g. [[2, 1], [-1, 1]]; got {self.supercell!r}")
+
+
+@dataclass
+class TrapSystemConfig:
+    """``[system] kind = "trap"``: :class:`~qernel.hamiltonian.HarmonicTrap` (Hartree atomic units).
+
+    Keys: n_electrons (required), omega (Ha; also sets the envelope length ``1/sqrt(omega)``),
+    interaction (Coulomb strength lambda), n_up, polarized, conditioned_on. A carried ``omega``
+    or ``interaction`` given here is its default value, as for :class:`MoireSystemConfig`.
+    """
+
+    kind: ClassVar[str] = "trap"
+    n_electrons: int | None = None
+    omega: float = 1.0
+    interaction: float = 1.0
+    n_up: int | None = None
+    polarized: bool | None = None
+    conditioned_on: list[str] | None = None
+
+    def validate(self) -> None:
+        _require(self.n_electrons is not None, "system.n_electrons", "is required for kind='trap'")
+
+
+@dataclass
+class ElectronGasSystemConfig:
+    """``[system] kind = "electron_gas"``: :class:`~qernel.hamiltonian.ElectronGas` (carries no
+    parameters). Keys: n_electrons (required), r_s (bohr), cell (``"square"`` or
+    ``"triangular"``), n_up, polarized."""
+
+    kind: ClassVar[str] = "electron_gas"
+    n_electrons: int | None = None
+    r_s: float = 1.0
+    cell: str = "square"
+    n_up: int | None = None
+    polarized: bool | None = None
+
+    def validate(self) -> None:
+        _require(self.n_electrons is not None, "system.n_electrons", "is required for kind='electron_gas'")
+
+
+def SystemConfig(kind: str = "moire", **fields: Any):
+    """Deprecated: the ``[system]`` config of a registered ``kind`` (use the kind's class, e.g.
+    :class:`MoireSystemConfig`, or :func:`system_config`)."""
+    warnings.warn("qernel.config.SystemConfig is deprecated: use the per-kind classes (MoireSystemConfig, "
+                  "TrapSystemConfig, ...) or qernel.config.system_config(kind, **fields)", DeprecationWarning,
+                  stacklevel=2)
+    return system_config(kind, **fields)
 
 
 def _is_int(value: Any) -> bool:
@@ -135,22 +296,34 @@ class ParametersConfig:
 
 @dataclass
 class AnsatzConfig:
-    """The wavefunction: ``kind`` = ``"qernel"``, ``"plain_transformer"`` or ``"slater_jastrow"``;
-    the remaining keys are :class:`qernel.ansatz.QERNELConfig` fields."""
+    """``[ansatz]``: ``kind`` (a registered ansatz kind: ``"qernel"``, ``"plain_transformer"``,
+    ``"slater_jastrow"`` or one added with :func:`register_ansatz`) and its ``options``, the fields
+    of the kind's config class (:class:`~qernel.ansatz.QERNELConfig` for ``qernel`` and
+    ``plain_transformer``, :class:`~qernel.ansatz.SlaterJastrowConfig` for ``slater_jastrow``).
+    A key the kind's class does not have is rejected. Left-out ``dtype``: ``[run] dtype``;
+    left-out ``n_harmonics`` of a periodic system: the largest entry of the supercell matrix."""
 
     kind: str = "qernel"
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        _require(self.kind in ("qernel", "plain_transformer", "slater_jastrow"), "ansatz.kind",
-                 f"must be 'qernel', 'plain_transformer' or 'slater_jastrow', got {self.kind!r}")
-        from .ansatz.qernel import QERNELConfig
+        kinds = ansatz_kinds()
+        _require(self.kind in kinds, "ansatz.kind", f"must be one of {sorted(kinds)}, got {self.kind!r}")
+        config_class = kinds[self.kind].config_class
+        hints = get_type_hints(config_class)
+        allowed = [f.name for f in dataclasses.fields(config_class)]
+        _reject_foreign("ansatz", self.kind, [key for key in self.options if key not in allowed], allowed, kinds)
+        for key, value in self.options.items():
+            _check_type(value, hints[key], f"ansatz.{key}")
+        self.settings()
 
-        allowed = {f.name for f in dataclasses.fields(QERNELConfig)}
-        for key in self.options:
-            _require(key in allowed, f"ansatz.{key}", f"unknown key; allowed: {sorted(allowed)}")
+    def settings(self, **defaults: Any):
+        """The options as an instance of the kind's config class; ``defaults`` fill keys not given."""
+        config_class = ansatz_kinds()[self.kind].config_class
+        names = {f.name for f in dataclasses.fields(config_class)}
+        options = {**{k: v for k, v in defaults.items() if k in names}, **self.options}
         try:
-            QERNELConfig(**self.options)
+            return config_class(**options)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"ansatz: {error}") from error
 
@@ -246,9 +419,9 @@ class RunSettings:
 
 @dataclass
 class RunConfig:
-    """A whole run: one dataclass per TOML section."""
+    """A whole run: one dataclass per TOML section (``system``: the config class of its kind)."""
 
-    system: SystemConfig = field(default_factory=SystemConfig)
+    system: Any = field(default_factory=lambda: MoireSystemConfig())
     parameters: ParametersConfig = field(default_factory=ParametersConfig)
     ansatz: AnsatzConfig = field(default_factory=AnsatzConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -256,13 +429,26 @@ class RunConfig:
     run: RunSettings = field(default_factory=RunSettings)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
+    @property
+    def system_kind(self) -> str:
+        """The registered kind of :attr:`system`."""
+        return system_kind(self.system)
+
     def validate(self) -> "RunConfig":
+        kind = self.system_kind
         for section in dataclasses.fields(self):
-            getattr(self, section.name).validate()
+            value = getattr(self, section.name)
+            if hasattr(value, "validate"):
+                try:
+                    value.validate()
+                except ConfigError:
+                    raise
+                except ValueError as error:
+                    raise ConfigError(f"{section.name}: {error}") from error
         if self.pretrain.steps > 0:  # checked here: the reference is built only after the model compiled
-            _require(self.system.kind == "moire", "pretrain.steps",
+            _require(kind == "moire", "pretrain.steps",
                      f"orbital pretraining needs reference orbitals, available for moiré systems only (system.kind = "
-                     f"{self.system.kind!r}); set pretrain.steps = 0")
+                     f"{kind!r}); set pretrain.steps = 0")
             carried = set(self.parameters.values) | set(self.parameters.low) if self.parameters.type != "none" else set()
             _require(self.pretrain.reference != "hartree_fock" or carried <= {"V"}, "pretrain.reference",
                      f"'hartree_fock' supports runs that carry V only, this one carries {sorted(carried)}; use 'bloch'")
@@ -270,12 +456,13 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["system"] = {"kind": self.system_kind, **dataclasses.asdict(self.system)}
         data["ansatz"] = {"kind": self.ansatz.kind, **self.ansatz.options}
         return data
 
 
 _SECTIONS = {
-    "system": SystemConfig,
+    "system": None,  # the config class of the section's kind (registry)
     "parameters": ParametersConfig,
     "ansatz": AnsatzConfig,
     "sampler": SamplerConfig,
@@ -350,9 +537,40 @@ def _with_section_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
+def _system_from_table(raw: dict[str, Any], *, checkpoint: bool = False):
+    """The ``[system]`` config object of ``raw`` (a table with ``kind``; default ``"moire"``)."""
+    raw = dict(raw)
+    kind = _check_type(raw.pop("kind", "moire"), str, "system.kind")
+    kinds = _SYSTEM_KINDS
+    _require(kind in kinds, "system.kind", f"must be one of {sorted(kinds)}, got {kind!r}")
+    config_class = kinds[kind].config_class
+    hints = get_type_hints(config_class)
+    allowed = [f.name for f in dataclasses.fields(config_class)]
+    if checkpoint and kind in _BUILTIN_SYSTEM_KINDS:
+        # a checkpoint of qernel <= 0.x stored the single [system] table of every kind: the keys of other
+        # kinds were ignored then, so they are dropped here
+        raw = {k: v for k, v in raw.items() if k in allowed or k not in _LEGACY_SYSTEM_KEYS}
+    _reject_foreign("system", kind, [key for key in raw if key not in allowed], allowed, kinds)
+    kwargs = {key: _check_type(value, hints[key], f"system.{key}") for key, value in raw.items()}
+    try:
+        return config_class(**kwargs)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"system: {error}") from error
+
+
+def config_from_dict(data: dict[str, Any], *, checkpoint: bool = False) -> RunConfig:
     """Build and validate a :class:`RunConfig` from nested dicts (e.g. parsed TOML); a section
-    left out stands for its :data:`SECTION_DEFAULTS` (when it has one)."""
+    left out stands for its :data:`SECTION_DEFAULTS` (when it has one).
+
+    Args:
+        data: section name -> table.
+        checkpoint: ``data`` is a configuration stored in a checkpoint (``RunConfig.to_dict()``),
+            possibly by an older qernel whose single ``[system]`` table held the keys of every
+            kind and whose ``slater_jastrow`` ansatz ignored the QERNEL keys: those keys, ignored
+            when the checkpoint was trained, are dropped instead of rejected.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"configuration must be a table of sections, got {type(data).__name__}")
     unknown = set(data) - set(_SECTIONS)
@@ -363,9 +581,19 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     for name, cls in _SECTIONS.items():
         raw = data.get(name, {})
         _require(isinstance(raw, dict), name, f"must be a table, got {type(raw).__name__}")
+        if name == "system":
+            sections[name] = _system_from_table(raw, checkpoint=checkpoint)
+            continue
         if cls is AnsatzConfig:
             raw = dict(raw)
             kind = _check_type(raw.pop("kind", "qernel"), str, "ansatz.kind")
+            if checkpoint and kind == "slater_jastrow":
+                from .ansatz.qernel import QERNELConfig
+                from .ansatz.slater_jastrow import SlaterJastrowConfig
+
+                ignored = {f.name for f in dataclasses.fields(QERNELConfig)}
+                ignored -= {f.name for f in dataclasses.fields(SlaterJastrowConfig)}
+                raw = {k: v for k, v in raw.items() if k not in ignored}
             sections[name] = AnsatzConfig(kind=kind, options=raw)
             continue
         hints = get_type_hints(cls)
@@ -409,3 +637,77 @@ def _check_fixed_values_of_carried_parameters(system: dict, config: RunConfig) -
                 f"[parameters]); for a carried parameter [system] {name} is only the reference value, not a "
                 "fixed one: drop it or give one inside that range"
             )
+
+
+# -- built-in kinds --------------------------------------------------------------------------------
+
+#: the keys of the single ``[system]`` table of qernel <= 0.x (all kinds at once), in old checkpoints
+_LEGACY_SYSTEM_KEYS = frozenset({"V", "phi", "m_star", "a_M", "eps", "supercell", "filling", "n_electrons", "n_up",
+                                 "polarized", "conditioned_on", "interaction", "omega", "r_s", "cell"})
+_BUILTIN_SYSTEM_KINDS = ("moire", "trap", "electron_gas")
+
+
+def _build_moire(s: MoireSystemConfig, conditioned_on: tuple[str, ...]):
+    from .hamiltonian import MoireHamiltonian
+
+    return MoireHamiltonian(
+        s.V, s.phi, s.m_star, s.a_M, s.eps, supercell=s.supercell, n_electrons=s.n_electrons,
+        filling=s.filling, n_up=s.n_up, polarized=True if s.polarized is None else s.polarized,
+        conditioned_on=conditioned_on, interaction=s.interaction,
+    )
+
+
+def _build_trap(s: TrapSystemConfig, conditioned_on: tuple[str, ...]):
+    from .hamiltonian import HarmonicTrap
+
+    return HarmonicTrap(s.n_electrons, s.omega, n_up=s.n_up, polarized=bool(s.polarized),
+                        interaction=s.interaction, conditioned_on=conditioned_on)
+
+
+def _build_electron_gas(s: ElectronGasSystemConfig, conditioned_on: tuple[str, ...]):
+    from .hamiltonian import ElectronGas
+
+    if conditioned_on:
+        raise ConfigError("system: the electron gas carries no parameters; use [parameters] type = 'none'")
+    return ElectronGas(s.n_electrons, s.r_s, cell=s.cell, n_up=s.n_up, polarized=bool(s.polarized))
+
+
+register_system("moire", MoireSystemConfig, _build_moire)
+register_system("trap", TrapSystemConfig, _build_trap)
+register_system("electron_gas", ElectronGasSystemConfig, _build_electron_gas)
+
+
+def _build_qernel(config, hamiltonian, space):
+    from .ansatz.qernel import make_qernel
+
+    return make_qernel(config, hamiltonian, space)
+
+
+def _build_plain_transformer(config, hamiltonian, space):
+    from .ansatz.qernel import make_plain_transformer
+
+    return make_plain_transformer(config, hamiltonian, space)
+
+
+def _build_slater_jastrow(config, hamiltonian, space):
+    """The Slater-Jastrow baseline (not conditioned on the parameters: one state for all values)."""
+    from .ansatz.slater_jastrow import make_slater_jastrow
+
+    return make_slater_jastrow(
+        hamiltonian, cusp_coupling=config.cusp_coupling, n_basis=config.n_basis,
+        complex_output=config.complex_output, dtype=config.dtype, jastrow_smooth=config.jastrow_smooth,
+        length_scale=config.length_scale, log_abs_only=config.log_abs_only, twist=config.twist,
+    )
+
+
+def _register_builtin_ansatz_kinds() -> None:
+    """Registered on first use: the config classes live in :mod:`qernel.ansatz` (imports JAX)."""
+    if "qernel" in _ANSATZ_KINDS:
+        return
+    from .ansatz.qernel import QERNELConfig
+    from .ansatz.slater_jastrow import SlaterJastrowConfig
+
+    for kind, config_class, builder in (("qernel", QERNELConfig, _build_qernel),
+                                        ("plain_transformer", QERNELConfig, _build_plain_transformer),
+                                        ("slater_jastrow", SlaterJastrowConfig, _build_slater_jastrow)):
+        _ANSATZ_KINDS.setdefault(kind, Kind(config_class, builder))

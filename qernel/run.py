@@ -20,9 +20,8 @@ import netket as nk
 import numpy as np
 import optax
 
-from .config import ConfigError, RunConfig, config_from_dict
+from .config import ConfigError, RunConfig, ansatz_kinds, config_from_dict, system_kinds
 from .distributed import is_main_process
-from .hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, no_parameters
 from .training.checkpoint import (
     CHECKPOINT_NAME,
@@ -76,33 +75,30 @@ def _carried_names(config: RunConfig) -> tuple[str, ...]:
 
 
 def build_hamiltonian(config: RunConfig):
-    """The Hamiltonian of ``config.system`` (conditioned on the parameters the chains carry)."""
+    """The Hamiltonian of ``config.system`` (conditioned on the parameters the chains carry), built
+    by the registered builder of its kind (:func:`qernel.config.register_system`)."""
     s = config.system
-    names = tuple(s.conditioned_on) if s.conditioned_on is not None else _carried_names(config)
-    if set(names) != set(_carried_names(config)):
+    kind = config.system_kind
+    carried = _carried_names(config)
+    given = getattr(s, "conditioned_on", None)
+    names = tuple(given) if given is not None else carried
+    if set(names) != set(carried):
         raise ConfigError(
             f"system.conditioned_on {list(names)} must name the same parameters as the [parameters] "
-            f"section {list(_carried_names(config))}"
+            f"section {list(carried)}"
         )
     try:
-        if s.kind == "moire":
-            return MoireHamiltonian(
-                s.V, s.phi, s.m_star, s.a_M, s.eps, supercell=s.supercell, n_electrons=s.n_electrons,
-                filling=s.filling, n_up=s.n_up, polarized=True if s.polarized is None else s.polarized,
-                conditioned_on=names, interaction=s.interaction,
-            )
-        if s.kind == "trap":
-            return HarmonicTrap(
-                s.n_electrons, s.omega, n_up=s.n_up, polarized=bool(s.polarized), interaction=s.interaction,
-                conditioned_on=names,
-            )
-        if names:
-            raise ConfigError("system: the electron gas carries no parameters; use [parameters] type = 'none'")
-        return ElectronGas(s.n_electrons, s.r_s, cell=s.cell, n_up=s.n_up, polarized=bool(s.polarized))
+        hamiltonian = system_kinds()[kind].builder(s, names)
     except ValueError as error:
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"system: {error}") from error
+    if tuple(hamiltonian.conditioned_on) != names:
+        raise ConfigError(
+            f"system: the builder of kind {kind!r} returned a Hamiltonian conditioned on "
+            f"{list(hamiltonian.conditioned_on)}, expected {list(names)} (the carried parameters)"
+        )
+    return hamiltonian
 
 
 def build_parameter_space(config: RunConfig, hamiltonian) -> ParameterSpace:
@@ -126,42 +122,26 @@ def build_parameter_space(config: RunConfig, hamiltonian) -> ParameterSpace:
         raise ConfigError(f"parameters: {error}") from error
 
 
-def _cusp_coupling(hamiltonian) -> float:
-    if isinstance(hamiltonian, MoireHamiltonian):
-        return hamiltonian.coulomb_strength * hamiltonian.interaction
-    if isinstance(hamiltonian, HarmonicTrap):
-        return hamiltonian.parameters["interaction"]
-    return 1.0
-
-
 def build_model(config: RunConfig, hamiltonian, space: ParameterSpace):
-    """The Haiku model (``hk.Transformed``) of ``config.ansatz`` for this Hamiltonian."""
-    from .ansatz import qernel as ansatz
+    """The Haiku model (``hk.Transformed``) of ``config.ansatz``, built by the registered builder of
+    its kind (:func:`qernel.config.register_ansatz`) from the Hamiltonian and the parameter space:
+    the cusp coupling, length scale and parameter normalisation come from them, not from the config.
 
-    options = dict(config.ansatz.options)
-    options.setdefault("dtype", config.run.dtype)
-    options.setdefault("cusp_coupling", _cusp_coupling(hamiltonian))
-    if isinstance(hamiltonian, MoireHamiltonian):
-        # harmonics up to the moiré period: a supercell-periodic feature sin(2 pi m s) with m up to
-        # max|M_ij| resolves the moiré potential's own Fourier components (docs/reproduction.md)
-        options.setdefault("n_harmonics", int(np.max(np.abs(hamiltonian.supercell.matrix))))
-    if isinstance(hamiltonian, HarmonicTrap):
-        options.setdefault("length_scale", 1.0 / math.sqrt(hamiltonian.parameters["omega"]))
-    qconfig = ansatz.QERNELConfig(**options)
-    center = np.asarray(space.center) if space.n_parameters else None
-    scale = np.asarray(space.scale) if space.n_parameters else None
-    if config.ansatz.kind == "qernel":
-        return ansatz.make_qernel(qconfig, hamiltonian.hilbert, center, scale)
-    if config.ansatz.kind == "plain_transformer":
-        return ansatz.make_plain_transformer(qconfig, hamiltonian.hilbert, center, scale)
-    from .ansatz.slater_jastrow import make_slater_jastrow
-
-    # the Slater-Jastrow baseline is not conditioned on the parameters (one state per value)
-    return make_slater_jastrow(
-        hamiltonian.hilbert, cusp_coupling=qconfig.cusp_coupling, complex_output=qconfig.complex_output,
-        dtype=qconfig.dtype, jastrow_smooth=qconfig.jastrow_smooth, length_scale=qconfig.length_scale,
-        log_abs_only=qconfig.log_abs_only, twist=qconfig.twist,
-    )
+    Defaults filled for keys the ``[ansatz]`` section leaves out (when the kind's config has them):
+    ``dtype`` = ``[run] dtype``; ``n_harmonics`` of a periodic system = the largest entry of the
+    supercell matrix (a supercell-periodic feature ``sin(2 pi m s)`` with ``m`` up to ``max|M_ij|``
+    resolves the moiré potential's own Fourier components, docs/reproduction.md).
+    """
+    defaults: dict[str, Any] = {"dtype": config.run.dtype}
+    if getattr(hamiltonian, "supercell", None) is not None:
+        defaults["n_harmonics"] = int(np.max(np.abs(hamiltonian.supercell.matrix)))
+    settings = config.ansatz.settings(**defaults)
+    try:
+        return ansatz_kinds()[config.ansatz.kind].builder(settings, hamiltonian, space)
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"ansatz: {error}") from error
 
 
 def _optimizer(config: RunConfig) -> optax.GradientTransformation:
@@ -228,7 +208,7 @@ def config_changes(stored: dict, config: RunConfig) -> list[str]:
     """``"key: old -> new"`` for every setting of ``config`` that differs from the ``stored`` one
     (a checkpoint's configuration) and is not in :data:`RESUME_MAY_CHANGE`."""
     try:
-        old = _flat_config(config_from_dict(stored).to_dict())
+        old = _flat_config(config_from_dict(stored, checkpoint=True).to_dict())
     except ConfigError as error:
         return [f"the checkpoint's configuration is not valid any more ({error})"]
     new = _flat_config(config.to_dict())
@@ -400,7 +380,7 @@ def state_at_values(
         evaluation state and a parameter-free :class:`FoundationVMC` for measurements.
     """
     data = load_checkpoint(checkpoint)
-    config = config_from_dict(data["config"])
+    config = config_from_dict(data["config"], checkpoint=True)
     reference = build_run(config)
     names = reference.hamiltonian.conditioned_on
     if values is None:

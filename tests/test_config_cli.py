@@ -116,10 +116,11 @@ def test_valid_moire_supercells_are_accepted(supercell):
     assert config_from_dict(data).system.supercell == supercell
 
 
-# every typed field (``system.supercell`` is ``Any``: an int or a 2x2 matrix, checked in SystemConfig.validate)
+# every typed field (``system``: the fields of the base config's kind, a trap; ``Any`` fields such as the
+# moiré ``supercell`` are checked in the kind's ``validate``)
 _FIELDS = [
     (section, f.name, f.type)
-    for section, cls in qconfig._SECTIONS.items()
+    for section, cls in {**qconfig._SECTIONS, "system": qconfig.TrapSystemConfig}.items()
     if cls is not qconfig.AnsatzConfig
     for f in dataclasses.fields(cls)
     if "Any" not in str(f.type)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qernel.cli import main
-from qernel.config import SystemConfig
+from qernel.config import MoireSystemConfig, system_config
 from qernel.reference.command import MAX_BANDS, ReferenceInputError, validate_reference_inputs
 
 SUPERCELLS = {1: 1, 2: 4, 3: 9, "r3": 3}
@@ -33,7 +33,8 @@ def _supercell(key):
 )
 def test_validation_rejects_exactly_the_bad_inputs(kind, cell, numerator, denominator, Vs, method, bands):
     filling = numerator / denominator
-    system = SystemConfig(kind=kind, supercell=_supercell(cell), filling=filling, n_electrons=None)
+    fields = dict(supercell=_supercell(cell), filling=filling) if kind == "moire" else dict(n_electrons=2)
+    system = system_config(kind, **fields)
     n_cells = SUPERCELLS[cell]
     n = Fraction(numerator, denominator) * n_cells
     # the independent oracle: which key (if any) must be named
@@ -64,7 +65,7 @@ def test_validation_rejects_exactly_the_bad_inputs(kind, cell, numerator, denomi
 
 def test_only_V_can_be_scanned():
     with pytest.raises(ReferenceInputError, match="only V"):
-        validate_reference_inputs(SystemConfig(supercell=2), "hf", None, {"phi": [0.0]})
+        validate_reference_inputs(MoireSystemConfig(supercell=2), "hf", None, {"phi": [0.0]})
 
 
 def _config(tmp_path, **system):

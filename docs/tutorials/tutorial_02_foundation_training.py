@@ -50,9 +50,9 @@ print(f"energy unit {ham.energy_unit:.4f} meV, "
 space = ParameterGrid([5.0, 25.0], ("V",))
 config = QERNELConfig(
     n_layers=1, width=8, num_heads=2, num_kv_heads=1, num_experts=2, top_k=1,
-    n_determinants=1, film_hidden=8, cusp_coupling=ham.coulomb_strength,
+    n_determinants=1, film_hidden=8,
 )
-model = make_qernel(config, ham.hilbert, space.center, space.scale)
+model = make_qernel(config, ham, space)  # cusps from ham.cusp_coupling, V normalised by the space
 
 # 16 chains: 8 per depth (round-robin); 2 Gaussian all-electron moves between samples
 sampler = make_sampler(ham.hilbert, space, n_chains=16, sweep_size=2)

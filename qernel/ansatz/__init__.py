@@ -34,7 +34,7 @@ from .orbitals import (
     sum_determinants,
 )
 from .qernel import QERNEL, QERNELConfig, count_parameters, make_plain_transformer, make_qernel, normalisation_arrays
-from .slater_jastrow import bloch_coefficients, make_slater_jastrow, oscillator_exponents, slater_basis
+from .slater_jastrow import SlaterJastrowConfig, bloch_coefficients, make_slater_jastrow, oscillator_exponents, slater_basis
 from .spin_flip import flip_spins, spin_flip_symmetric
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "make_qernel",
     "make_plain_transformer",
     "make_slater_jastrow",
+    "SlaterJastrowConfig",
     "spin_flip_symmetric",
     "flip_spins",
     "count_parameters",

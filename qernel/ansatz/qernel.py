@@ -26,6 +26,7 @@ Router statistics: ``make_qernel(..., with_aux=True)`` has the same parameters a
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import haiku as hk
@@ -42,6 +43,7 @@ from .jastrow import Jastrow
 from .layer_norm import LayerNorm
 from .moe import DISPATCH_MODES, GATING_MODES, ROUTING_MODES
 from .orbitals import Orbitals, log_psi_from_orbitals, log_psi_from_slogdets
+from .system import resolve_system
 
 __all__ = [
     "QERNEL",
@@ -53,6 +55,10 @@ __all__ = [
 ]
 
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+
+#: :class:`QERNELConfig` fields that describe the Hamiltonian, not the network (deprecated: derived
+#: from the Hamiltonian by :func:`make_qernel`).
+PHYSICS_FIELDS = ("cusp_coupling", "length_scale")
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,9 @@ class QERNELConfig:
         film_hidden, film_layers: FiLM embedding MLP.
         concat_parameters: append p_hat to every input token (the plain-transformer baseline).
         use_jastrow: multiply by the two-body Jastrow factor.
-        cusp_coupling: Coulomb coupling kappa of the Hamiltonian in internal units (sets the
-            Jastrow cusps kappa and kappa / 3; 0 switches the cusp term off).
+        cusp_coupling: *deprecated* (physics, not a hyper-parameter): pass the Hamiltonian to
+            :func:`make_qernel`, which takes its ``cusp_coupling``. When given (>= 0) it overrides
+            the Hamiltonian's value, with a ``DeprecationWarning``; None (default): derived.
         jastrow_smooth: smooth Jastrow basis functions per spin channel.
         complex_output: complex orbitals (else real orbitals, see module docstring).
         log_abs_only: with real orbitals return the real ``log|psi|``.
@@ -88,8 +95,9 @@ class QERNELConfig:
         n_harmonics: harmonics of the periodic input features.
         envelope: ``"auto"`` (plane waves for periodic cells, Gaussians for open boundaries)
             or ``"none"``.
-        length_scale: length of the open-boundary features and Gaussian envelope (e.g. the
-            oscillator length ``1/sqrt(omega)``); unused for periodic cells.
+        length_scale: *deprecated* as ``cusp_coupling``: the Hamiltonian's ``length_scale`` (the
+            length of the open-boundary features and Gaussian envelope, e.g. the oscillator length
+            ``1/sqrt(omega)``; unused for periodic cells) is used unless this is given.
         twist: boundary twist (fractional supercell reciprocal units) or None (periodic).
         fused_determinant: evaluate orbital matrices and their ``slogdet`` as one op with a
             closed-form forward-Laplacian rule (same psi and parameters; False: plain
@@ -113,14 +121,14 @@ class QERNELConfig:
     film_layers: int = 2
     concat_parameters: bool = False
     use_jastrow: bool = True
-    cusp_coupling: float = 1.0
+    cusp_coupling: float | None = None
     jastrow_smooth: int = 8
     complex_output: bool = True
     log_abs_only: bool = False
     dtype: str = "float64"
     n_harmonics: int = 1
     envelope: str = "auto"
-    length_scale: float = 1.0
+    length_scale: float | None = None
     twist: tuple[float, float] | None = None
     fused_determinant: bool = True
 
@@ -153,12 +161,19 @@ class QERNELConfig:
             raise ValueError(f"QERNELConfig.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
         if self.envelope not in ("auto", "none"):
             raise ValueError(f"QERNELConfig.envelope must be 'auto' or 'none', got {self.envelope!r}")
-        if not self.cusp_coupling >= 0:
+        if self.cusp_coupling is not None and not self.cusp_coupling >= 0:
             raise ValueError(f"QERNELConfig.cusp_coupling must be >= 0, got {self.cusp_coupling}")
         if self.jastrow_smooth < 0:
             raise ValueError(f"QERNELConfig.jastrow_smooth must be >= 0, got {self.jastrow_smooth}")
-        if not self.length_scale > 0:
+        if self.length_scale is not None and not self.length_scale > 0:
             raise ValueError(f"QERNELConfig.length_scale must be > 0, got {self.length_scale}")
+        for name in PHYSICS_FIELDS:
+            if getattr(self, name) is not None:
+                warnings.warn(
+                    f"QERNELConfig.{name} is deprecated and will be removed in the next version: pass the "
+                    f"Hamiltonian to make_qernel(config, hamiltonian, parameter_space), which derives {name}",
+                    DeprecationWarning, stacklevel=3,
+                )
         if self.log_abs_only and self.complex_output:
             raise ValueError("QERNELConfig.log_abs_only=True needs complex_output=False (real orbitals)")
         if self.twist is not None and not self.complex_output:
@@ -205,6 +220,10 @@ class QERNEL(hk.Module):
         config: hyper-parameters.
         hilbert: electrons, spin sector, cell and carried parameter names.
         parameter_center, parameter_scale: (P,) normalisation (see :func:`normalisation_arrays`).
+        cusp_coupling: Coulomb coupling kappa of the Hamiltonian (internal units) for the Jastrow
+            cusps; None: ``config.cusp_coupling`` if set (deprecated), else 1.0.
+        length_scale: open-boundary feature and envelope length (internal units); None:
+            ``config.length_scale`` if set (deprecated), else 1.0.
     """
 
     def __init__(
@@ -214,6 +233,9 @@ class QERNEL(hk.Module):
         parameter_center=None,
         parameter_scale=None,
         name: str | None = "qernel",
+        *,
+        cusp_coupling: float | None = None,
+        length_scale: float | None = None,
     ) -> None:
         super().__init__(name=name)
         if not isinstance(hilbert, ElectronHilbert):
@@ -221,6 +243,8 @@ class QERNEL(hk.Module):
         self.config = config
         self.hilbert = hilbert
         self.center, self.scale = normalisation_arrays(hilbert, parameter_center, parameter_scale)
+        self.cusp_coupling = _first_given(config.cusp_coupling, cusp_coupling, 1.0)
+        self.length_scale = _first_given(config.length_scale, length_scale, 1.0)
 
     def __call__(self, x):
         config, hilbert = self.config, self.hilbert
@@ -238,7 +262,7 @@ class QERNEL(hk.Module):
         if hilbert.is_periodic:
             features = periodic_features(positions, hilbert.supercell, config.n_harmonics)
         else:
-            features = open_features(positions, config.length_scale)
+            features = open_features(positions, self.length_scale)
         parts = [features, jnp.broadcast_to(spin_features(n_up, n_down, dtype), (batch, n, 1))]
         if config.concat_parameters:
             parts.append(jnp.broadcast_to(p_hat[:, None, :], (batch, n, p_hat.shape[-1])))
@@ -270,7 +294,7 @@ class QERNEL(hk.Module):
             envelope = "plane_wave" if hilbert.is_periodic else "gaussian"
         orbitals = Orbitals(
             n_up, n_down, config.n_determinants, config.complex_output, hilbert.supercell, envelope,
-            config.length_scale, config.twist, config.full_determinant, name="orbitals",
+            self.length_scale, config.twist, config.full_determinant, name="orbitals",
         )
         output = "log_abs" if config.log_abs_only else "complex"
         if config.fused_determinant:
@@ -279,42 +303,65 @@ class QERNEL(hk.Module):
             log_psi = log_psi_from_orbitals(orbitals(h, positions), output)
         if config.use_jastrow:
             jastrow = Jastrow(
-                n_up, n_down, hilbert.supercell, config.cusp_coupling,
-                length=None if hilbert.is_periodic else config.length_scale,
+                n_up, n_down, hilbert.supercell, self.cusp_coupling,
+                length=None if hilbert.is_periodic else self.length_scale,
                 n_smooth=config.jastrow_smooth, name="jastrow",
             )
             log_psi = log_psi + jastrow(positions)
         return log_psi.reshape(batch_shape), aux
 
 
+def _first_given(*values):
+    """The first of ``values`` that is not None (as float)."""
+    return float(next(v for v in values if v is not None))
+
+
 def make_qernel(
     config: QERNELConfig,
-    hilbert: ElectronHilbert,
-    parameter_center=None,
+    system,
+    parameter_space=None,
     parameter_scale=None,
     with_aux: bool = False,
+    *,
+    parameter_center=None,
 ) -> hk.Transformed:
-    """Build the QERNEL model for ``hilbert``.
+    """Build the QERNEL model for a Hamiltonian and the parameter space its chains carry.
+
+    ``make_qernel(config, hamiltonian, parameter_space)`` derives everything physical from its
+    arguments: the Jastrow cusps from ``hamiltonian.cusp_coupling``, the open-boundary length
+    from ``hamiltonian.length_scale``, and the normalisation ``p_hat = (p - center) / scale`` of
+    the carried parameters from ``parameter_space.center`` / ``.scale`` (so a model rebuilt from
+    a checkpoint's parameter space normalises exactly as in training).
 
     Args:
-        config: hyper-parameters.
-        hilbert: electrons, spin sector, supercell (None: open boundaries) and carried parameters.
-        parameter_center, parameter_scale: (P,) normalisation of the carried parameters (user
-            units): the network sees ``(p - center) / scale``, which should be O(1) over the
-            training range. Defaults 0 and 1.
+        config: network hyper-parameters.
+        system: a Hamiltonian (anything with ``hilbert``, ``cusp_coupling`` and ``length_scale``,
+            e.g. a :class:`~qernel.hamiltonian.base.ContinuumHamiltonian`); or, the low-level
+            path, an :class:`ElectronHilbert` (then the cusp coupling and length are
+            ``config``'s deprecated fields or 1.0, and the normalisation is given by hand).
+        parameter_space: with a Hamiltonian: the :class:`~qernel.sampler.ParameterSpace` whose
+            names equal the Hamiltonian's carried parameters (None only if it carries none).
+            With an ``ElectronHilbert``: the (P,) ``parameter_center`` (positional, as before).
+        parameter_scale, parameter_center: (P,) normalisation in user units for the
+            ``ElectronHilbert`` path only (defaults 1 and 0).
         with_aux: return ``(log_psi, aux)`` (router outputs per block) instead of ``log_psi``;
             the parameters are identical to the ``with_aux=False`` model.
 
     Returns:
         ``hk.Transformed`` whose ``apply(params, None, x)`` maps samples (..., 2N + P) to
         ``log psi`` (...,).
+
+    Raises:
+        TypeError: ``system`` is neither a Hamiltonian nor an ``ElectronHilbert``.
+        ValueError: parameter-space names differ from the carried parameters, or a Hamiltonian
+            was given together with a hand-made ``parameter_center``/``parameter_scale``.
     """
-    if not isinstance(hilbert, ElectronHilbert):
-        raise TypeError(f"hilbert must be a qernel ElectronHilbert, got {type(hilbert).__name__}")
-    normalisation_arrays(hilbert, parameter_center, parameter_scale)  # validate before tracing
+    hilbert, center, scale, physics = resolve_system(
+        system, parameter_space, parameter_center, parameter_scale, who="make_qernel")
+    normalisation_arrays(hilbert, center, scale)  # validate before tracing
 
     def forward(x):
-        log_psi, aux = QERNEL(config, hilbert, parameter_center, parameter_scale)(x)
+        log_psi, aux = QERNEL(config, hilbert, center, scale, **physics)(x)
         return (log_psi, aux) if with_aux else log_psi
 
     return hk.transform(forward)
@@ -322,17 +369,22 @@ def make_qernel(
 
 def make_plain_transformer(
     config: QERNELConfig,
-    hilbert: ElectronHilbert,
-    parameter_center=None,
+    system,
+    parameter_space=None,
     parameter_scale=None,
+    *,
+    parameter_center=None,
 ) -> hk.Transformed:
     """Ablation baseline: the same transformer with FiLM replaced by appending ``p_hat`` to every
-    input token, a dense FFN (hidden ``config.expert_hidden``) and full multi-head attention."""
-    plain = config.replace(
-        use_film=False, concat_parameters=True, num_experts=1, top_k=1, routing="parameters",
-        num_kv_heads=config.num_heads,
-    )
-    return make_qernel(plain, hilbert, parameter_center, parameter_scale)
+    input token, a dense FFN (hidden ``config.expert_hidden``) and full multi-head attention.
+    Arguments as :func:`make_qernel`."""
+    with warnings.catch_warnings():  # the deprecated physics fields were warned about already
+        warnings.simplefilter("ignore", DeprecationWarning)
+        plain = config.replace(
+            use_film=False, concat_parameters=True, num_experts=1, top_k=1, routing="parameters",
+            num_kv_heads=config.num_heads,
+        )
+    return make_qernel(plain, system, parameter_space, parameter_scale, parameter_center=parameter_center)
 
 
 def count_parameters(params) -> int:

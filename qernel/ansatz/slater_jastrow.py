@@ -20,7 +20,9 @@ baseline ignores the carried Hamiltonian parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import haiku as hk
 import jax.numpy as jnp
@@ -30,10 +32,56 @@ from qernel.geometry.hilbert import ElectronHilbert
 
 from .jastrow import Jastrow
 from .orbitals import log_psi_from_orbitals, plane_wave_kpoints, real_plane_wave_basis, reciprocal_lattice_vectors
+from .system import resolve_system
 
-__all__ = ["make_slater_jastrow", "oscillator_exponents", "slater_basis", "bloch_coefficients"]
+__all__ = ["make_slater_jastrow", "SlaterJastrowConfig", "oscillator_exponents", "slater_basis", "bloch_coefficients"]
 
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+
+
+@dataclass(frozen=True)
+class SlaterJastrowConfig:
+    """Settings of the Slater-Jastrow baseline (``[ansatz] kind = "slater_jastrow"``); the keyword
+    arguments of :func:`make_slater_jastrow` other than the system and initial coefficients.
+
+    Attributes:
+        n_basis: basis functions per spin (None: ``max(n_up, n_down)``).
+        complex_output: complex coefficients and basis (else real).
+        dtype: ``"float32"`` or ``"float64"``.
+        jastrow_smooth: smooth Jastrow functions per spin channel (>= 0).
+        log_abs_only: with real orbitals return the real ``log|psi|``.
+        twist: boundary twist for complex plane waves (fractional reciprocal units) or None.
+        cusp_coupling: override of the Hamiltonian's ``cusp_coupling`` (>= 0; 0: no cusp term,
+            an exact Slater determinant at initialisation); None: the Hamiltonian's.
+        length_scale: override of the Hamiltonian's ``length_scale`` (> 0); None: the Hamiltonian's.
+    """
+
+    n_basis: int | None = None
+    complex_output: bool = True
+    dtype: str = "float64"
+    jastrow_smooth: int = 8
+    log_abs_only: bool = False
+    twist: tuple[float, float] | None = None
+    cusp_coupling: float | None = None
+    length_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_basis is not None and not (isinstance(self.n_basis, (int, np.integer)) and self.n_basis >= 1):
+            raise ValueError(f"SlaterJastrowConfig.n_basis must be an integer >= 1 or None, got {self.n_basis!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"SlaterJastrowConfig.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if self.jastrow_smooth < 0:
+            raise ValueError(f"SlaterJastrowConfig.jastrow_smooth must be >= 0, got {self.jastrow_smooth}")
+        if self.log_abs_only and self.complex_output:
+            raise ValueError("SlaterJastrowConfig.log_abs_only=True needs complex_output=False (real orbitals)")
+        if self.cusp_coupling is not None and not self.cusp_coupling >= 0:
+            raise ValueError(f"SlaterJastrowConfig.cusp_coupling must be >= 0, got {self.cusp_coupling}")
+        if self.length_scale is not None and not self.length_scale > 0:
+            raise ValueError(f"SlaterJastrowConfig.length_scale must be > 0, got {self.length_scale}")
+
+    def replace(self, **changes) -> "SlaterJastrowConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
 
 
 def oscillator_exponents(n: int) -> np.ndarray:
@@ -122,23 +170,26 @@ def bloch_coefficients(orbitals: Mapping[str, object], supercell, tolerance: flo
 
 
 def make_slater_jastrow(
-    hilbert: ElectronHilbert,
-    cusp_coupling: float = 0.0,
+    system,
+    cusp_coupling: float | None = None,
     n_basis: int | None = None,
     complex_output: bool = True,
     dtype: str = "float64",
     orbital_coefficients: Mapping[str, np.ndarray] | None = None,
     jastrow_smooth: int = 8,
-    length_scale: float = 1.0,
+    length_scale: float | None = None,
     log_abs_only: bool = False,
     twist=None,
 ) -> hk.Transformed:
     """Build the Slater-Jastrow baseline.
 
     Args:
-        hilbert: electrons, spin sector and cell (open boundaries: oscillator basis).
+        system: a Hamiltonian (its ``hilbert``, ``cusp_coupling`` and ``length_scale`` are used,
+            see :mod:`qernel.ansatz.system`), or an :class:`ElectronHilbert` (electrons, spin
+            sector and cell; open boundaries: oscillator basis).
         cusp_coupling: Coulomb coupling kappa (internal units) for the Jastrow cusps; 0 gives
-            an exact Slater determinant at initialisation.
+            an exact Slater determinant at initialisation. None: the Hamiltonian's, or 0 for an
+            ``ElectronHilbert``.
         n_basis: basis functions per spin (default: ``n_sigma``, i.e. fixed orbitals up to a
             learnable rotation); must be >= max(n_up, n_down).
         complex_output: complex coefficients and basis (log psi complex); else real.
@@ -147,15 +198,23 @@ def make_slater_jastrow(
             (n_down, M)}`` (complex allowed when ``complex_output``) in the basis order of
             :func:`slater_basis`.
         jastrow_smooth: smooth Jastrow functions per spin channel (zero at init).
-        length_scale: oscillator length of the open-boundary basis.
+        length_scale: oscillator length of the open-boundary basis (None: the Hamiltonian's,
+            or 1 for an ``ElectronHilbert``).
         log_abs_only: with real orbitals return the real ``log|psi|`` (see :mod:`qernel.ansatz.qernel`).
         twist: boundary twist for complex plane waves.
 
     Returns:
         ``hk.Transformed``: ``apply(params, None, x (..., 2N + P)) -> log psi (...,)``.
     """
-    if not isinstance(hilbert, ElectronHilbert):
-        raise TypeError(f"hilbert must be a qernel ElectronHilbert, got {type(hilbert).__name__}")
+    # the baseline is not conditioned on the carried parameters: no parameter space is needed
+    hilbert = system if isinstance(system, ElectronHilbert) else None
+    physics = {}
+    if hilbert is None:
+        hilbert, _, _, physics = resolve_system(system, conditioned=False, who="make_slater_jastrow")
+    cusp_coupling = float(next(v for v in (cusp_coupling, physics.get("cusp_coupling"), 0.0) if v is not None))
+    length_scale = float(next(v for v in (length_scale, physics.get("length_scale"), 1.0) if v is not None))
+    if not cusp_coupling >= 0:
+        raise ValueError(f"cusp_coupling must be >= 0, got {cusp_coupling}")
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got {dtype!r}")
     if log_abs_only and complex_output:

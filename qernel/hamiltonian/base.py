@@ -105,6 +105,25 @@ class ContinuumHamiltonian(abc.ABC):
         """User length units per internal length unit (e.g. nm per ``a_M``)."""
         return 1.0
 
+    # -- what an ansatz needs --------------------------------------------------------------------
+    @property
+    def cusp_coupling(self) -> float:
+        """Coupling ``kappa`` of the electron-electron interaction at short distance, ``W ~ kappa / r``
+        (internal units: internal energy x internal length); sets the Jastrow cusp conditions
+        ``kappa`` (opposite spins) and ``kappa / 3`` (same spins) of a 2D wavefunction.
+
+        Default 1.0: bare Coulomb repulsion in internal units (e.g. Hartree atomic units). A
+        subclass with a scaled, screened or no interaction overrides it (0 switches the cusp off).
+        """
+        return 1.0
+
+    @property
+    def length_scale(self) -> float:
+        """Natural length of the system in internal length units (scalar > 0), e.g. the
+        oscillator length of a trap. Ansätze use it for open-boundary input features and
+        Gaussian envelopes; periodic cells use their own lattice instead. Default 1.0."""
+        return 1.0
+
     # -- parameters ----------------------------------------------------------------------------
     def check_parameter_values(self, values) -> np.ndarray:
         """Validate carried-parameter values (..., P) against ``parameter_ranges``; return them.

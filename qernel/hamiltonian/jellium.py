@@ -60,6 +60,16 @@ class ElectronGas(ContinuumHamiltonian):
         super().__init__(n_up, n_down, supercell, dict(r_s=float(r_s)), ())
         self.ewald = EwaldSum(supercell.vectors)
 
+    @property
+    def cusp_coupling(self) -> float:
+        """1.0: bare Coulomb repulsion in Hartree atomic units."""
+        return 1.0
+
+    @property
+    def length_scale(self) -> float:
+        """The density parameter ``r_s`` (bohr), the mean inter-electron distance."""
+        return self.parameters["r_s"]
+
     def one_body_energy(self, positions, carried):
         return 0.0 * positions[0, 0]
 

@@ -164,6 +164,17 @@ class MoireHamiltonian(ContinuumHamiltonian):
         """nm per internal length unit (a_M)."""
         return self.parameters["a_M"]
 
+    @property
+    def cusp_coupling(self) -> float:
+        """``interaction x coulomb_strength``: the Coulomb coupling ``e^2 / (4 pi eps_0 eps a_M)`` in
+        internal energy units ``hbar^2/(m* a_M^2)`` times the interaction scale (0: non-interacting)."""
+        return self.interaction * self.coulomb_strength
+
+    @property
+    def length_scale(self) -> float:
+        """1.0: the moiré period a_M, the internal length unit."""
+        return 1.0
+
     # -- energies --------------------------------------------------------------------------------
     def check_parameter_values(self, values) -> np.ndarray:
         """As the base class; a negative carried V gets its own message (see ``V`` above)."""

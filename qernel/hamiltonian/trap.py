@@ -63,6 +63,18 @@ class HarmonicTrap(ContinuumHamiltonian):
         ranges = {"omega": (1e-6, 1e6), "interaction": (0.0, 1e6)}
         super().__init__(n_up, n_down, None, dict(omega=omega, interaction=interaction), conditioned_on, ranges)
 
+    @property
+    def cusp_coupling(self) -> float:
+        """The Coulomb strength lambda (Hartree bohr) given at construction (its reference value when
+        carried: the cusp of every carried value is then learned by the network)."""
+        return self.parameters["interaction"]
+
+    @property
+    def length_scale(self) -> float:
+        """Oscillator length ``1/sqrt(omega)`` (bohr) of the ``omega`` given at construction (its
+        reference value when carried)."""
+        return 1.0 / math.sqrt(self.parameters["omega"])
+
     def one_body_energy(self, positions, carried):
         omega = self.parameter_dict(carried)["omega"]
         return 0.5 * omega**2 * jnp.sum(positions**2)

@@ -46,7 +46,7 @@ def validate_reference_inputs(system, method: str, bands: int | None, values: di
     """Check everything before any compute; return ``{"V": [...], "n_cells", "n_electrons", "bands"}``.
 
     Args:
-        system: the :class:`~qernel.config.SystemConfig` (already type-checked by the config loader).
+        system: the ``[system]`` config, e.g. :class:`~qernel.config.MoireSystemConfig` (already type-checked by the config loader).
         method: one of ``bloch``, ``hf``, ``ed``.
         bands: ``--bands`` (ED only; default 1 for ED).
         values: parsed ``--param`` values ``{"V": [...]}`` or None (then ``system.V``).
@@ -56,9 +56,12 @@ def validate_reference_inputs(system, method: str, bands: int | None, values: di
     """
     if method not in METHODS:
         raise ReferenceInputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if system.kind != "moire":
+    from ..config import system_kind
+
+    kind = system_kind(system)
+    if kind != "moire":
         raise ReferenceInputError(
-            f"system.kind must be 'moire' for qernel reference (moiré supercell references), got {system.kind!r}")
+            f"system.kind must be 'moire' for qernel reference (moiré supercell references), got {kind!r}")
     n_cells = _supercell_cells(system.supercell)
     if system.n_electrons is not None:
         n_electrons = system.n_electrons
