@@ -123,7 +123,7 @@ def _write(out: Path, data: dict) -> None:
     tmp.replace(out)
 
 
-def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192) -> None:
+def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192, block_size: int = 4096) -> None:
     """Energies of each trained model at its trained V values on fresh chains."""
     from qernel.pretrained import training_wall_seconds
     from qernel.run import evaluate_checkpoint
@@ -135,7 +135,8 @@ def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192) -> None:
         data = load_checkpoint(checkpoint)
         grid = data["config"]["parameters"]["values"]["V"]
         t0 = time.perf_counter()
-        records = evaluate_checkpoint(checkpoint, {"V": grid}, n_samples=n_samples_per_value * len(grid))
+        records = evaluate_checkpoint(checkpoint, {"V": grid}, n_samples=n_samples_per_value * len(grid),
+                                      block_size=block_size)
         n = data["config"]["system"]["n_electrons"]
         start = dict(data.get("init_from") or {})  # qernel train --init-from: the steps before this run
         if start:
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, choices=sorted(CONFIGS), default=3, help="supercell size n (n x n)")
     parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
     parser.add_argument("--n-samples-per-value", type=int, default=8192)
+    parser.add_argument("--block-size", type=int, default=4096,
+                        help="evaluate: samples per block (memory: ~8.5 MB per sample at N = 24 in float64)")
     args = parser.parse_args(argv)
     # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
     # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
@@ -272,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "evaluate":
         if not args.runs:
             sys.exit("evaluate: give the run directories, e.g. runs/nu23_3x3")
-        evaluate(args.runs, args.n_samples_per_value)
+        evaluate(args.runs, args.n_samples_per_value, args.block_size)
     elif args.stage == "table":
         table(args.size)
     else:

@@ -8,4 +8,11 @@ import os
 from qernel._xla import PIN_VARIABLE, pin_to_one_cpu
 
 os.environ.setdefault(PIN_VARIABLE, "1")
-pin_to_one_cpu()
+
+
+def pytest_configure(config):
+    # The xdist controller runs no JAX, and the workers it starts inherit its CPU affinity: pinned
+    # here, it would put every worker on its own one CPU (the suite then ran on one core of two).
+    if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    pin_to_one_cpu()
