@@ -158,22 +158,18 @@ def test_init_from_starts_a_new_run_at_the_given_parameters_and_records_its_sour
     second_dir = tmp_path / "second"
     started = {}
 
-    class Probe:  # the parameters at the first VMC step of the new run
-        def __init__(self, run):
-            started["params"] = jax.tree_util.tree_map(np.asarray, run.vstate.parameters)
+    real_run_to = qrun.FoundationVMC.run_to
 
-    real_run = qrun.FoundationVMC.run
+    def probing_run_to(self, *args, **kwargs):  # the parameters at the first VMC step of the new run
+        started["params"] = jax.tree_util.tree_map(np.asarray, self.vstate.parameters)
+        return real_run_to(self, *args, **kwargs)
 
-    def probing_run(self, *args, **kwargs):
-        Probe(self)
-        return real_run(self, *args, **kwargs)
-
-    qrun.FoundationVMC.run = probing_run
+    qrun.FoundationVMC.run_to = probing_run_to
     try:
         second = qrun.train(_config(tmp_path, run={"seed": 3}), progress=False, output_dir=second_dir,
                             init_from=source)
     finally:
-        qrun.FoundationVMC.run = real_run
+        qrun.FoundationVMC.run_to = real_run_to
     trained = jax.tree_util.tree_leaves(first.vstate.parameters)
     for a, b in zip(jax.tree_util.tree_leaves(started["params"]), trained):
         np.testing.assert_array_equal(a, np.asarray(b))
