@@ -9,7 +9,7 @@ initialisation, *not trained and not pretrained*: the energy printed says only t
 N = 150; it is far above any reference. Written: ``examples/nu23_results/n150_cpu_evaluation.json``
 (times, peak memory, the record), with repository-relative paths only::
 
-    python examples/nu23_150_on_cpu.py                       # N = 150, V = 15 meV, 8 samples (~15 min)
+    python examples/nu23_150_on_cpu.py                       # N = 150, V = 15 meV, 8 samples (~8 min)
     python examples/nu23_150_on_cpu.py --supercell 3 --n-electrons 6 --output /tmp/n6.json   # quick check
 """
 
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--V", type=float, default=15.0, help="moiré depth (meV)")
     parser.add_argument("--n-samples", type=int, default=8, help="samples (two per chain)")
-    parser.add_argument("--n-thermalise", type=int, default=20, help="thermalisation sweeps of the chains")
+    parser.add_argument("--n-thermalise", type=int, default=100,
+                        help="thermalisation sweeps (20 left the acceptance at 0.035 at N = 150)")
     parser.add_argument("--supercell", type=int, default=None, help="override (quick checks)")
     parser.add_argument("--n-electrons", type=int, default=None, help="override (quick checks)")
     parser.add_argument("--n-harmonics", type=int, default=None, help="override (default: the supercell)")
