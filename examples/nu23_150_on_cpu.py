@@ -10,7 +10,7 @@ N = 150; it is far above any reference. Written: ``examples/nu23_results/n150_cp
 (times, peak memory, the record), with repository-relative paths only::
 
     python examples/nu23_150_on_cpu.py                       # N = 150, V = 15 meV, 8 samples (~8 min)
-    python examples/nu23_150_on_cpu.py --supercell 3 --n-electrons 6 --output /tmp/n6.json   # quick check
+    python examples/nu23_150_on_cpu.py --supercell 3 --n-electrons 6 --output n6_check.json   # quick check
 """
 
 from __future__ import annotations
