@@ -26,10 +26,8 @@ from .sampler import ParameterGrid, ParameterSpace, UniformRange, make_sampler, 
 from .training.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
-    check_compatible,
     load_checkpoint,
     previous_path,
-    restore_like,
 )
 from .training.lock import RunLock
 from .training.driver import FoundationVMC
@@ -320,13 +318,9 @@ def initialise_from(run: Run, data: dict[str, Any]) -> None:
     Raises:
         CheckpointError: the checkpoint's parameters do not fit this run's model.
     """
-    vstate = run.vstate
-    check_compatible(data["params"], vstate.parameters)
-    vstate.parameters = restore_like(data["params"], vstate.parameters)
-    if data.get("model_state"):
-        vstate.model_state = restore_like(data["model_state"], vstate.model_state)
-    vstate.reset()
-    run.driver.optimizer_state = run.driver.optimizer.init(vstate.parameters)
+    run.driver.load_parameters(data)
+    run.vstate.reset()
+    run.driver.optimizer_state = run.driver.optimizer.init(run.vstate.parameters)
 
 
 def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> list[float]:
@@ -410,11 +404,8 @@ def state_at_values(
                            rule=config.sampler.rule, dtype=reference.vstate.sampler.dtype)
     vstate = nk.vqs.MCState(sampler, reference.model, n_samples=total, n_discard_per_chain=0, seed=seed,
                             sampler_seed=seed, chunk_size=config.sampler.chunk_size)
-    check_compatible(data["params"], vstate.parameters)
-    vstate.parameters = restore_like(data["params"], vstate.parameters)
-    if data.get("model_state"):
-        vstate.model_state = restore_like(data["model_state"], vstate.model_state)
     evaluator = FoundationVMC(reference.hamiltonian, vstate, optax.sgd(0.0), preconditioner=None)
+    evaluator.load_parameters(data)
     evaluator.thermalise(n_thermalise)
     return reference, vstate, evaluator
 

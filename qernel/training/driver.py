@@ -448,13 +448,23 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
             **({"previous_direction": self.previous_direction} if self.previous_direction is not None else {}),
         }
 
-    def load_state_dict(self, data: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
+    def load_parameters(self, data: dict[str, Any]) -> None:
+        """Set the variational parameters and model state from a loaded checkpoint ``data`` (the
+        optimizer, chains and step count are left alone; call ``vstate.reset()`` afterwards).
+
+        Raises:
+            CheckpointError: the checkpoint's parameters do not fit this model.
+        """
         vstate = self.vstate
         check_compatible(data["params"], vstate.parameters)  # a clear CheckpointError, not NetKet's mismatch
         vstate.parameters = restore_like(data["params"], vstate.parameters)
         if data.get("model_state"):
             vstate.model_state = restore_like(data["model_state"], vstate.model_state)
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (e.g. from :func:`~qernel.training.checkpoint.load_checkpoint`)."""
+        vstate = self.vstate
+        self.load_parameters(data)
         self._optimizer_state = restore_like(data["optimizer_state"], self._optimizer_state)
         vstate.sampler_state = restore_like(data["sampler_state"], vstate.sampler_state)
         if self.previous_direction is not None and data.get("previous_direction") is not None:
