@@ -214,6 +214,8 @@ def finite_size(out: Path = RESULTS / "finite_size.json",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from qernel.scan import step_fits
+
     scans = {size: json.loads(path.read_text()) for size, path in SCANS.items() if path.is_file()}
     result: dict = {"scans": {str(size): _relative(SCANS[size]) for size in scans}, "sizes": {}}
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -230,6 +232,11 @@ def finite_size(out: Path = RESULTS / "finite_size.json",
             "n_electrons": n, "n_values": len(rows),
             "transitions": {t["quantity"]: {"location_meV": t["location"], "bootstrap_error_meV": t["error"]}
                             for t in scan["transitions"]},
+            # tanh-step fits of the whole curve (qernel.transition): the width says how sharp the change is
+            "step_fits": {f.quantity: {"location_meV": f.location, "location_error_meV": f.location_error,
+                                       "width_meV": f.width, "width_error_meV": f.width_error,
+                                       "height": f.height, "chi2_per_dof": f.chi2_per_dof}
+                          for f in step_fits(rows, "V")},
             "max_order_K_slope_per_meV": float(slopes.max()),
             "max_order_K_slope_at_meV": float(0.5 * (V[1:] + V[:-1])[slopes.argmax()]),
             "max_abs_dE_int_dV_per_electron": float(np.abs(e_slopes).max()),

@@ -8,8 +8,9 @@ also the honeycomb-crystal order parameter ``|<rho(K)>|`` with its noise floor a
 (:mod:`qernel.observables.wigner_crystal`), and ``dE_int/dp`` by finite differences. The
 transition is located from the data: the position of the largest slope of E_int(V) (and of the
 order parameters), with an uncertainty from a parametric bootstrap
-of the Monte Carlo error bars (resample every point within its error, recompute the location).
-No threshold is chosen by hand.
+of the Monte Carlo error bars (resample every point within its error, recompute the location);
+and by a weighted fit of a tanh step to the whole curve (:mod:`qernel.transition`), whose width
+measures how sharp the change is. No threshold is chosen by hand.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import numpy as np
 from .observables import Estimate, finite_difference, moire_k_points
 from .config import ConfigError
 from .run import state_at_values
+from .transition import SmoothStepFit, fit_smooth_step, smooth_step
 from .units import PARAMETER_UNITS
 
-__all__ = ["ScanResult", "ScanObservables", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan",
+__all__ = ["ScanResult", "ScanObservables", "TransitionEstimate", "locate_transition", "scan_checkpoint", "plot_scan", "step_fits",
            "write_scan"]
 
 
@@ -91,6 +93,7 @@ class ScanResult:
     transitions: list[TransitionEstimate]
     densities: dict[float, Any]
     derivatives: dict[str, Any] = field(default_factory=dict)
+    step_fits: list[SmoothStepFit] = field(default_factory=list)
 
     def column(self, name: str) -> np.ndarray:
         return np.array([row[name] for row in self.rows])
@@ -101,6 +104,7 @@ class ScanResult:
             "rows": self.rows,
             "transitions": [t.to_dict() for t in self.transitions],
             "derivatives": {name: d.to_dict() for name, d in self.derivatives.items()},
+            "step_fits": [f.to_dict() for f in self.step_fits],
         }
 
 
@@ -202,7 +206,25 @@ def scan_checkpoint(
             err = np.array([r[quantity + "_error"] for r in rows])
             transitions.append(locate_transition(x, y, err, quantity=quantity))
     densities = {float(k[0]): m for k, m in maps.items()}
-    return ScanResult(parameter, rows, transitions, densities, derivatives)
+    return ScanResult(parameter, rows, transitions, densities, derivatives, step_fits(rows, parameter))
+
+
+def step_fits(rows: list[dict[str, float]], parameter: str) -> list[SmoothStepFit]:
+    """Smooth-step fits (:func:`~qernel.transition.fit_smooth_step`) of E_int and the order parameters
+    along a scan of at least 5 values; a quantity whose fit does not converge is left out with a warning."""
+    if len(rows) < 5:
+        return []
+    x = np.array([r[parameter] for r in rows])
+    fits = []
+    for quantity in ("E_int", "order_parameter", "order_K"):
+        if quantity not in rows[0]:
+            continue
+        try:
+            fits.append(fit_smooth_step(x, [r[quantity] for r in rows], [r[quantity + "_error"] for r in rows],
+                                        quantity=quantity))
+        except ValueError as error:
+            warnings.warn(f"scan: {error}", stacklevel=2)
+    return fits
 
 
 class ScanObservables:
@@ -351,13 +373,24 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     x = result.column(p)
     col = result.column
     marks = {t.quantity: t for t in result.transitions}
+    fits = {f.quantity: f for f in result.step_fits}
     paths = []
 
-    def mark(ax, quantity):
+    def mark(ax, quantity, draw_fit=False):
         if quantity in marks:
             t = marks[quantity]
             ax.axvspan(t.location - t.error, t.location + t.error, color="C3", alpha=0.15)
             ax.axvline(t.location, color="C3", lw=1, label=f"steepest change {t.location:.2f} ± {t.error:.2f}")
+        if quantity in fits:
+            f = fits[quantity]
+            label = f"tanh step at {f.location:.2f} ± {f.location_error:.2f}, width {f.width:.2f} ± {f.width_error:.2f}"
+            if draw_fit:
+                fine = np.linspace(x[0], x[-1], 400)
+                ax.plot(fine, smooth_step(fine, f.base, f.height, f.location, f.width), "k-", lw=1, alpha=0.6,
+                        label=label)
+            else:
+                ax.axvline(f.location, color="k", lw=1, ls="--", label=label)
+        if quantity in marks or quantity in fits:
             ax.legend(fontsize=8)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -365,7 +398,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
     axes[0].set(xlabel=p_label, ylabel=f"E [{unit}]", title="total energy")
     axes[1].errorbar(x, col("E_int"), col("E_int_error"), fmt="o-", ms=3, color="C1")
     axes[1].set(xlabel=p_label, ylabel=f"E_int [{unit}]", title="interaction energy")
-    mark(axes[1], "E_int")
+    mark(axes[1], "E_int", draw_fit=True)
     fig.tight_layout()
     paths.append(out / "energy.png")
     fig.savefig(paths[-1], dpi=120)
@@ -391,7 +424,7 @@ def plot_scan(result: ScanResult, output_dir: str | Path, unit: str = "meV") -> 
         axes[0].errorbar(x, col("order_K"), col("order_K_error"), fmt="s-", ms=3, color="C5", label="|<rho(K)>|")
         axes[0].plot(x, col("order_K_noise_floor"), "k--", lw=1, label="noise floor at K")
     # the honeycomb crystal's own order parameter where the cell has the K points
-    mark(axes[0], "order_K" if "order_K" in marks else "order_parameter")
+    mark(axes[0], "order_K" if "order_K" in marks else "order_parameter", draw_fit=True)
     axes[1].errorbar(x, col("S_peak"), col("S_peak_error"), fmt="o-", ms=3, color="C4")
     axes[1].set(xlabel=p_label, ylabel="max S(q)", title="structure-factor peak")
     fig.tight_layout()
