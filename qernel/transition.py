@@ -63,7 +63,9 @@ def fit_smooth_step(x, y, y_error, *, quantity: str = "") -> SmoothStepFit:
         The fit; ``width`` is positive whichever way the step goes (the sign is in ``height``).
 
     Raises:
-        ValueError: on malformed input, or when the fit does not converge.
+        ValueError: on malformed input, when the fit does not converge, or when the best step is
+            centred outside ``[x[0], x[-1]]`` or wider than half the range, or its height is below 3 error bars
+            (no change located).
     """
     x, y, y_error = (np.asarray(a, dtype=float) for a in (x, y, y_error))
     if x.ndim != 1 or len(x) < 5 or y.shape != x.shape or y_error.shape != x.shape:
@@ -88,11 +90,18 @@ def fit_smooth_step(x, y, y_error, *, quantity: str = "") -> SmoothStepFit:
                                bounds=(lower, upper), maxfev=20000)
     except RuntimeError as error:  # scipy: "Optimal parameters not found"
         raise ValueError(f"smooth-step fit of {quantity or 'the curve'} did not converge: {error}") from error
+    # a "step" centred outside the scan or wider than half of it is a trend, not a located change
+    if not (x[0] <= popt[2] <= x[-1]) or popt[3] > 0.5 * span:
+        raise ValueError(f"no step of {quantity or 'the curve'} inside the scanned range: the best tanh is centred "
+                         f"at {popt[2]:.3g} with width {popt[3]:.3g} (range {x[0]:g}..{x[-1]:g})")
     dof = max(len(x) - 4, 1)
     chi2 = float(np.sum(((y - smooth_step(x, *popt)) / sigma) ** 2))
     chi2_per_dof = chi2 / dof
     pcov = pcov * max(1.0, chi2_per_dof)
     errors = np.sqrt(np.clip(np.diag(pcov), 0.0, None))
+    if abs(popt[1]) < 3.0 * errors[1]:
+        raise ValueError(f"no step of {quantity or 'the curve'} inside the scanned range: its height "
+                         f"{popt[1]:.3g} is below 3 error bars ({errors[1]:.2g})")
     return SmoothStepFit(
         quantity=quantity, location=float(popt[2]), location_error=float(errors[2]),
         width=float(popt[3]), width_error=float(errors[3]), base=float(popt[0]), height=float(popt[1]),

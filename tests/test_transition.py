@@ -45,6 +45,14 @@ def test_steepest_segment_is_fooled_by_one_outlier_and_the_fit_is_not():
     assert abs(fit_smooth_step(x, y, error).location - 12.0) < 0.5
 
 
+@pytest.mark.parametrize("y", [0.3 * np.linspace(0.0, 1.0, 61), np.full(61, 0.2)])
+def test_a_straight_line_or_a_constant_has_no_step_inside_the_range(y):
+    x = np.linspace(0.0, 30.0, 61)
+    noise = np.random.default_rng(1).standard_normal(61) * 0.003
+    with pytest.raises(ValueError, match="no step"):
+        fit_smooth_step(x, y + noise, 0.003 * np.ones(61))
+
+
 @pytest.mark.parametrize("x, y, err, message", [
     ([0, 1, 2, 3], [0, 0, 1, 1], [1, 1, 1, 1], "length >= 5"),
     ([0, 1, 1, 3, 4], [0, 0, 1, 1, 1], [1] * 5, "strictly increasing"),
