@@ -141,3 +141,36 @@ def test_hf_energy_equals_monte_carlo_energy_2x2():
 @pytest.mark.parametrize("supercell,filling,V", [(3, 2 / 3, 10.0), (3, 2 / 3, 30.0), (2, 1, 25.0)])
 def test_hf_energy_equals_monte_carlo_energy_long(supercell, filling, V):
     _mc_check(_ham(supercell, filling, V=V), V, n_samples=16384)
+
+
+@pytest.mark.parametrize("supercell,filling,n_occ", [(2, 1, 4), (3, 2 / 3, 6)])
+def test_exchange_matrix_equals_its_definition(supercell, filling, n_occ):
+    """K[a, b] = sum_{p != 0} v(p) rho[a+p, b+p] by an explicit loop over p, and the orbital form W W^H with
+    W[a, (p, i)] = sqrt(v(p)) c_i(q_a + p), for random orthonormal orbitals (complex, no symmetry)."""
+    basis = PlaneWaveBasis.from_hamiltonian(_ham(supercell, filling), V=12.0, cutoff=1.6)
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(basis.n_pw, n_occ)) + 1j * rng.normal(size=(basis.n_pw, n_occ))
+    coefficients = np.linalg.qr(z)[0].T  # (n_occ, n_pw)
+    rho = coefficients.T @ coefficients.conj()
+    q = basis.q_int
+    p_set = np.unique((q[:, None] - q[None, :]).reshape(-1, 2), axis=0)
+    v = basis.coulomb_meV(p_set)
+    K_loop = np.zeros((basis.n_pw, basis.n_pw), dtype=complex)
+    W_columns = []
+    for p, vp in zip(p_set, v):
+        if vp == 0:
+            continue
+        index = basis.index_of(q + p)  # a -> a + p (or -1)
+        inside = index >= 0
+        shifted = np.zeros((basis.n_pw, basis.n_pw), dtype=complex)
+        shifted[np.ix_(inside, inside)] = rho[np.ix_(index[inside], index[inside])]
+        K_loop += vp * shifted
+        c_shift = np.zeros((n_occ, basis.n_pw), dtype=complex)
+        c_shift[:, inside] = coefficients[:, index[inside]]
+        W_columns.append(np.sqrt(vp) * c_shift.T)
+    W = np.concatenate(W_columns, axis=1)
+    K = _CoulombOperators(basis).exchange(coefficients)
+    scale = np.abs(K_loop).max()
+    np.testing.assert_allclose(K, K_loop, atol=1e-12 * scale)
+    np.testing.assert_allclose(K, W @ W.conj().T, atol=1e-12 * scale)
+    np.testing.assert_allclose(K, K.conj().T, atol=1e-12 * scale)
