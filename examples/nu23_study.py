@@ -64,9 +64,10 @@ def _tag(size: int) -> str:
     return f"{size}x{size}"
 
 
-def references(size: int = 3) -> dict:
+def references(size: int = 3, reverse: bool = False) -> dict:
     """Bloch determinant (its exact <H>), Hartree-Fock (lowest of its starts) and band-projected ED at every trained V;
-    an existing file is extended, not recomputed (each method is a resumable stage)."""
+    an existing file is extended, not recomputed (each method is a resumable stage). Two processes may share the
+    work (one with ``reverse``: the grid from the top): each rereads the file before every V and merges on writing."""
     from qernel.reference.command import bloch_determinant
 
     out = RESULTS / f"references_{_tag(size)}.json"
@@ -77,7 +78,9 @@ def references(size: int = 3) -> dict:
     ham = _hamiltonian(size)
     n = ham.n_electrons
     data = json.loads(out.read_text()) if out.is_file() else {"config": CONFIGS[size], "cutoff": CUTOFF, "rows": {}}
-    for V in _grid(size):
+    for V in sorted(_grid(size), reverse=reverse):
+        if out.is_file():  # another process may have finished this V meanwhile
+            _merge(data, json.loads(out.read_text()))
         row = data["rows"].setdefault(f"{V:g}", {"V": V})
         if "hartree_fock" not in row and not HARTREE_FOCK_BY_SIZE[size]:
             row["hartree_fock"] = None
@@ -117,7 +120,21 @@ def references(size: int = 3) -> dict:
     return data
 
 
-def _write(out: Path, data: dict) -> None:
+def _merge(data: dict, other: dict) -> None:
+    """Fill what ``data`` lacks (missing or None) from ``other``'s rows; a computed value drops its skip note."""
+    for key, other_row in other.get("rows", {}).items():
+        row = data["rows"].setdefault(key, {})
+        for name, value in other_row.items():
+            if name.endswith("_skipped") and row.get(name.removesuffix("_skipped")) is not None:
+                continue
+            if row.get(name) is None and value is not None:
+                row[name] = value
+                row.pop(f"{name}_skipped", None)
+
+
+def _write(out: Path, data: dict, merge: bool = True) -> None:
+    if merge and out.is_file() and "rows" in data:
+        _merge(data, json.loads(out.read_text()))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -270,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["references", "evaluate", "table", "finite-size"])
     parser.add_argument("--size", type=int, choices=sorted(CONFIGS), default=3, help="supercell size n (n x n)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="references: the grid from its top (a second process shares the work)")
     parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
     parser.add_argument("--n-samples-per-value", type=int, default=8192)
     parser.add_argument("--block-size", type=int, default=4096,
@@ -279,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     # (docs/howto/devices.md); QERNEL_PIN_CPU=0 skips it
     qernel.pin_to_one_cpu()
     if args.stage == "references":
-        references(args.size)
+        references(args.size, args.reverse)
     elif args.stage == "evaluate":
         if not args.runs:
             sys.exit("evaluate: give the run directories, e.g. runs/nu23_3x3")
