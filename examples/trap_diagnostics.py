@@ -37,6 +37,14 @@ from qernel.run import build_model, state_at_values
 from qernel.training.checkpoint import load_checkpoint
 
 
+def signed_model(run):
+    """The run's model rebuilt with ``log_abs_only = False`` (same parameters, signed ``log psi``);
+    every other ansatz option, ``spin_flip`` included, is kept."""
+    data = run.config.to_dict()
+    signed_config = config_from_dict({**data, "ansatz": {**data["ansatz"], "log_abs_only": False}})
+    return build_model(signed_config, run.hamiltonian, run.parameter_space)
+
+
 def diagnose(checkpoint: str | Path, *, n_samples: int = 32768, block: int = 4096, spin_samples: int = 4096,
              spin_flip: int | None = None) -> dict:
     """Energy (NetKet and blocking errors), virial and <S^2> of a trained trap model (Hartree).
@@ -50,9 +58,7 @@ def diagnose(checkpoint: str | Path, *, n_samples: int = 32768, block: int = 409
     if not isinstance(ham, HarmonicTrap):
         raise ValueError("trap_diagnostics needs a harmonic-trap checkpoint")
     parts, spin_parts, spin_done = [], [], 0
-    signed_config = config_from_dict({**run.config.to_dict(),
-                                      "ansatz": {**run.config.to_dict()["ansatz"], "log_abs_only": False}})
-    signed = build_model(signed_config, ham, run.parameter_space)
+    signed = signed_model(run)
     n_up, n_down = ham.n_up, ham.n_electrons - ham.n_up
     for _ in range(n_blocks):
         vstate.sample()
