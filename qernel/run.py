@@ -358,7 +358,7 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
 
 def state_at_values(
     checkpoint: str | Path, values: dict[str, list[float]] | None = None, *, n_samples: int | None = None,
-    n_thermalise: int = 100, seed: int = 1234,
+    n_thermalise: int = 100, seed: int = 1234, ansatz: dict[str, Any] | None = None,
 ):
     """A thermalised ``MCState`` of a trained model whose chains carry the given parameter values.
 
@@ -368,13 +368,20 @@ def state_at_values(
             trained on; default: the training grid.
         n_samples: samples per ``sample()`` over all values (default: 4x the run's ``n_samples``).
         n_thermalise: thermalisation sweeps (step sizes adapted per value on the way).
+        ansatz: ``[ansatz]`` options replacing the checkpoint's, for options that change the
+            output but not the parameters, e.g. ``{"spin_flip": 1, "log_abs_only": False}`` (the
+            trained parameters in the spin-flip-symmetrised ansatz); a change of the parameters
+            is refused when they are loaded (``CheckpointError``).
 
     Returns:
         ``(run, vstate, evaluator)``: the rebuilt training run (Hamiltonian, config), the
         evaluation state and a parameter-free :class:`FoundationVMC` for measurements.
     """
     data = load_checkpoint(checkpoint)
-    config = config_from_dict(data["config"], checkpoint=True)
+    stored = data["config"]
+    if ansatz:
+        stored = {**stored, "ansatz": {**stored.get("ansatz", {}), **ansatz}}
+    config = config_from_dict(stored, checkpoint=True)
     reference = build_run(config)
     names = reference.hamiltonian.conditioned_on
     if values is None:

@@ -43,6 +43,7 @@ from .jastrow import Jastrow
 from .layer_norm import LayerNorm
 from .moe import DISPATCH_MODES, GATING_MODES, ROUTING_MODES
 from .orbitals import Orbitals, log_psi_from_orbitals, log_psi_from_slogdets
+from .spin_flip import check_spin_flip, combine_flipped, flip_spins, spin_flip_symmetric
 from .system import resolve_system
 
 __all__ = [
@@ -102,6 +103,11 @@ class QERNELConfig:
         fused_determinant: evaluate orbital matrices and their ``slogdet`` as one op with a
             closed-form forward-Laplacian rule (same psi and parameters; False: plain
             ``slogdet``, folx traces every primitive; see :mod:`qernel.ansatz.fused_determinant`).
+        spin_flip: 0 (default): no symmetrisation; +1 or -1: ``psi_s(R) = psi(R) + spin_flip *
+            psi(F R)`` with ``F`` the exchange of all up and down electrons
+            (:func:`~qernel.ansatz.spin_flip.spin_flip_symmetric`, same parameters, twice the cost),
+            which keeps the even-S (+1, e.g. singlets) or odd-S (-1) components of an S_z = 0
+            state. Needs ``n_up == n_down`` and the signed ``log psi`` (``log_abs_only=False``).
     """
 
     n_layers: int = 4
@@ -131,6 +137,7 @@ class QERNELConfig:
     length_scale: float | None = None
     twist: tuple[float, float] | None = None
     fused_determinant: bool = True
+    spin_flip: int = 0
 
     def __post_init__(self) -> None:
         positive = ("n_layers", "width", "num_heads", "num_kv_heads", "num_experts", "top_k", "n_determinants",
@@ -176,6 +183,10 @@ class QERNELConfig:
                 )
         if self.log_abs_only and self.complex_output:
             raise ValueError("QERNELConfig.log_abs_only=True needs complex_output=False (real orbitals)")
+        if isinstance(self.spin_flip, bool) or self.spin_flip not in (-1, 0, 1):
+            raise ValueError(f"QERNELConfig.spin_flip must be -1, 0 (off) or +1, got {self.spin_flip!r}")
+        if self.spin_flip and self.log_abs_only:
+            raise ValueError("QERNELConfig.spin_flip needs the signed log psi: set log_abs_only = false")
         if self.twist is not None and not self.complex_output:
             raise ValueError("QERNELConfig.twist needs complex_output=True")
 
@@ -345,7 +356,8 @@ def make_qernel(
         parameter_scale, parameter_center: (P,) normalisation in user units for the
             ``ElectronHilbert`` path only (defaults 1 and 0).
         with_aux: return ``(log_psi, aux)`` (router outputs per block) instead of ``log_psi``;
-            the parameters are identical to the ``with_aux=False`` model.
+            the parameters are identical to the ``with_aux=False`` model. With ``config.spin_flip``
+            the ``aux`` is that of the unflipped evaluation.
 
     Returns:
         ``hk.Transformed`` whose ``apply(params, None, x)`` maps samples (..., 2N + P) to
@@ -353,18 +365,35 @@ def make_qernel(
 
     Raises:
         TypeError: ``system`` is neither a Hamiltonian nor an ``ElectronHilbert``.
-        ValueError: parameter-space names differ from the carried parameters, or a Hamiltonian
-            was given together with a hand-made ``parameter_center``/``parameter_scale``.
+        ValueError: parameter-space names differ from the carried parameters, a Hamiltonian
+            was given together with a hand-made ``parameter_center``/``parameter_scale``, or
+            ``config.spin_flip`` is set for a system with ``n_up != n_down``.
     """
     hilbert, center, scale, physics = resolve_system(
         system, parameter_space, parameter_center, parameter_scale, who="make_qernel")
     normalisation_arrays(hilbert, center, scale)  # validate before tracing
+    if config.spin_flip:
+        try:
+            check_spin_flip(hilbert, config.spin_flip)
+        except ValueError as error:
+            raise ValueError(f"QERNELConfig.spin_flip = {config.spin_flip}: {error}; set spin_flip = 0") from None
 
     def forward(x):
         log_psi, aux = QERNEL(config, hilbert, center, scale, **physics)(x)
         return (log_psi, aux) if with_aux else log_psi
 
-    return hk.transform(forward)
+    if not config.spin_flip:
+        return hk.transform(forward)
+    if not with_aux:
+        return spin_flip_symmetric(hk.transform(forward), hilbert, config.spin_flip)
+
+    def symmetric_forward(x):  # one module called twice: the same parameters as without aux
+        module = QERNEL(config, hilbert, center, scale, **physics)
+        log_a, aux = module(x)
+        log_b, _ = module(flip_spins(jnp.asarray(x), hilbert.n_up))
+        return combine_flipped(log_a, log_b, config.spin_flip), aux
+
+    return hk.transform(symmetric_forward)
 
 
 def make_plain_transformer(

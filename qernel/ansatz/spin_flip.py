@@ -19,7 +19,7 @@ from jax.scipy.special import logsumexp
 
 from qernel.geometry.hilbert import ElectronHilbert
 
-__all__ = ["spin_flip_symmetric", "flip_spins"]
+__all__ = ["spin_flip_symmetric", "flip_spins", "check_spin_flip", "combine_flipped"]
 
 
 def flip_spins(x, n_up: int):
@@ -27,6 +27,28 @@ def flip_spins(x, n_up: int):
     up = x[..., : 2 * n_up]
     down = x[..., 2 * n_up : 4 * n_up]
     return jnp.concatenate([down, up, x[..., 4 * n_up :]], axis=-1)
+
+
+def check_spin_flip(hilbert: ElectronHilbert, parity: int) -> None:
+    """Raise a one-line ``ValueError`` unless ``parity`` is +1 or -1 and ``hilbert`` has S_z = 0."""
+    if parity not in (1, -1):
+        raise ValueError(f"parity must be +1 or -1, got {parity}")
+    if hilbert.n_up != hilbert.n_down:
+        polarised = " (spin-polarised)" if min(hilbert.n_up, hilbert.n_down) == 0 else ""
+        raise ValueError(
+            f"spin-flip symmetry needs n_up == n_down (S_z = 0), got {hilbert.n_up} and {hilbert.n_down}{polarised}"
+        )
+
+
+def combine_flipped(log_a, log_b, parity: int):
+    """``log(exp(log_a) + parity exp(log_b))`` of two signed (complex) ``log psi`` arrays (same shape)."""
+    if not (jnp.iscomplexobj(log_a) and jnp.iscomplexobj(log_b)):
+        raise ValueError(
+            "spin_flip_symmetric needs the signed (complex) log psi; build the model with log_abs_only=False"
+        )
+    stacked = jnp.stack([log_a, log_b], axis=0)
+    weights = jnp.array([1.0, float(parity)]).reshape((2,) + (1,) * log_a.ndim)
+    return logsumexp(stacked, axis=0, b=weights.astype(stacked.dtype))
 
 
 def spin_flip_symmetric(model: hk.Transformed, hilbert: ElectronHilbert, parity: int = 1) -> hk.Transformed:
@@ -40,10 +62,7 @@ def spin_flip_symmetric(model: hk.Transformed, hilbert: ElectronHilbert, parity:
     Returns:
         ``hk.Transformed`` with the same parameters, output complex ``log psi_s``.
     """
-    if hilbert.n_up != hilbert.n_down:
-        raise ValueError(f"spin-flip symmetry needs n_up == n_down (S_z = 0), got {hilbert.n_up} and {hilbert.n_down}")
-    if parity not in (1, -1):
-        raise ValueError(f"parity must be +1 or -1, got {parity}")
+    check_spin_flip(hilbert, parity)
     n_up = hilbert.n_up
 
     def init(rng, x):
@@ -53,12 +72,6 @@ def spin_flip_symmetric(model: hk.Transformed, hilbert: ElectronHilbert, parity:
         x = jnp.asarray(x)
         log_a = model.apply(params, rng, x)
         log_b = model.apply(params, rng, flip_spins(x, n_up))
-        if not (jnp.iscomplexobj(log_a) and jnp.iscomplexobj(log_b)):
-            raise ValueError(
-                "spin_flip_symmetric needs the signed (complex) log psi; build the model with log_abs_only=False"
-            )
-        stacked = jnp.stack([log_a, log_b], axis=0)
-        weights = jnp.array([1.0, float(parity)]).reshape((2,) + (1,) * log_a.ndim)
-        return logsumexp(stacked, axis=0, b=weights.astype(stacked.dtype))
+        return combine_flipped(log_a, log_b, parity)
 
     return hk.Transformed(init=init, apply=apply)
