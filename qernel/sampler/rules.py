@@ -20,6 +20,7 @@ adaptation. It lives in ``MetropolisSamplerState.rule_state`` and survives ``sam
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +85,7 @@ class ElectronMoveRule(MetropolisRule):
         self.init_width = float(init_width)
 
     # -- helpers -----------------------------------------------------------------------------
-    def check_hilbert(self, hilbert) -> None:
+    def check_hilbert(self, hilbert: Any) -> None:
         """Raise unless ``hilbert`` is an ElectronHilbert whose parameters match the space."""
         if not isinstance(hilbert, ElectronHilbert):
             raise TypeError(f"{type(self).__name__} needs a qernel ElectronHilbert, got {type(hilbert).__name__}")
