@@ -273,7 +273,7 @@ def test_plain_transformer_config_validates_like_qernel_and_loads_old_checkpoint
 # -- one spelling ----------------------------------------------------------------------------------------
 #: British spellings kept as deprecated aliases for one release
 ALIASES = {"centred_jacobian", "centred_local_energies", "centres_within_groups", "fractional_centres",
-           "cartesian_centres", "_warn_spelling"}
+           "cartesian_centres", "_warn_spelling", "centre"}  # "centre": the TOML key hint of qernel.config
 
 
 def test_code_identifiers_spell_center():
@@ -320,7 +320,8 @@ def _public_callables(module):
             yield name, obj
         elif inspect.isclass(obj) and obj.__module__.startswith("qernel."):
             for attr, member in vars(obj).items():
-                if inspect.isfunction(member) and (not attr.startswith("_") or attr == "__init__"):
+                if inspect.isfunction(member) and member.__module__.startswith("qernel.") \
+                        and (not attr.startswith("_") or attr == "__init__"):
                     yield f"{name}.{attr}", member
 
 

@@ -74,7 +74,7 @@ class ElectronMoveRule(MetropolisRule):
     initial_sigma: float = struct.field(pytree_node=False)
     init_width: float = struct.field(pytree_node=False)
 
-    def __init__(self, parameter_space: ParameterSpace, initial_sigma: float, init_width: float = 1.0):
+    def __init__(self, parameter_space: ParameterSpace, initial_sigma: float, init_width: float = 1.0) -> None:
         if not isinstance(parameter_space, ParameterSpace):
             raise TypeError(f"parameter_space must be a qernel ParameterSpace, got {type(parameter_space).__name__}")
         for name, value in (("initial_sigma", initial_sigma), ("init_width", init_width)):
