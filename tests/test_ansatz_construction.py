@@ -66,10 +66,10 @@ def _trees_equal(a, b) -> None:
 
 def _same_model(reference, other, x, seed: int = 0) -> None:
     """Identical initial parameters at a fixed seed and identical log psi at moved parameters."""
-    params = reference.init(jax.random.PRNGKey(seed), x[:1])
-    _trees_equal(params, other.init(jax.random.PRNGKey(seed), x[:1]))
+    params = jax.jit(reference.init)(jax.random.PRNGKey(seed), x[:1])
+    _trees_equal(params, jax.jit(other.init)(jax.random.PRNGKey(seed), x[:1]))
     moved = perturbed(params, seed=seed + 1, scale=0.1)
-    np.testing.assert_array_equal(reference.apply(moved, None, x), other.apply(moved, None, x))
+    np.testing.assert_array_equal(jax.jit(reference.apply)(moved, None, x), jax.jit(other.apply)(moved, None, x))
 
 
 def _samples(hilbert: ElectronHilbert, values, n: int = 3, seed: int = 0) -> np.ndarray:
@@ -165,10 +165,10 @@ def test_old_positional_builder_calls_build_the_same_models():
     with pytest.warns(DeprecationWarning, match=r"qernel\.ansatz\.qernel\.make_qernel: passing parameter_scale, "
                                                 r"with_aux by position"):
         old = make_qernel(config, hilbert, [15.0], [10.0], True)
-    params = new.init(jax.random.PRNGKey(0), x[:1])
-    _trees_equal(params, old.init(jax.random.PRNGKey(0), x[:1]))
+    params = jax.jit(new.init)(jax.random.PRNGKey(0), x[:1])
+    _trees_equal(params, jax.jit(old.init)(jax.random.PRNGKey(0), x[:1]))
     moved = perturbed(params, 2, 0.1)
-    _trees_equal(new.apply(moved, None, x), old.apply(moved, None, x))  # log psi and the router aux
+    _trees_equal(jax.jit(new.apply)(moved, None, x), jax.jit(old.apply)(moved, None, x))  # log psi and router aux
     with pytest.warns(DeprecationWarning, match=r"make_plain_transformer: passing parameter_scale by position"):
         old_plain = make_plain_transformer(config, hilbert, [15.0], [10.0])
     _same_model(make_plain_transformer(config, hilbert, parameter_center=[15.0], parameter_scale=[10.0]), old_plain, x)
@@ -210,7 +210,7 @@ def test_registry_and_construction_paths_build_identical_models(system):
         old = make_slater_jastrow(ham, **sj)
     _same_model(model, old, x)
     # the old (pre-module) parameter layout: coefficients at the top level, the Jastrow beside them
-    params = model.init(jax.random.PRNGKey(0), x[:1])
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])
     assert set(params) == {"~", "jastrow"}
     assert set(params["~"]) == {f"coefficients_{s}_{part}" for s in ("up", "down")
                                 for part in (("real", "imag") if periodic else ("real",))}
