@@ -212,7 +212,8 @@ def test_registry_and_construction_paths_build_identical_models(system):
     # the old (pre-module) parameter layout: coefficients at the top level, the Jastrow beside them
     params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])
     assert set(params) == {"~", "jastrow"}
-    assert set(params["~"]) == {f"coefficients_{s}_{part}" for s in ("up", "down")
+    spins = [s for s, n in (("up", ham.hilbert.n_up), ("down", ham.hilbert.n_down)) if n]
+    assert set(params["~"]) == {f"coefficients_{s}_{part}" for s in spins
                                 for part in (("real", "imag") if periodic else ("real",))}
 
 
@@ -223,9 +224,9 @@ def test_slater_jastrow_from_a_hilbert_space_and_from_the_hamiltonian():
     x = _samples(ham.hilbert, np.zeros((1, 0)))
     settings = SlaterJastrowConfig(complex_output=False, jastrow_smooth=2)
     by_hamiltonian = make_slater_jastrow(settings, ham)
-    by_hilbert = make_slater_jastrow(settings.replace(cusp_coupling=0.8, length_scale=2 ** 0.5), ham.hilbert)
+    by_hilbert = make_slater_jastrow(settings.replace(cusp_coupling=0.8, length_scale=ham.length_scale), ham.hilbert)
     _same_model(by_hamiltonian, by_hilbert, x)
-    wrong = make_slater_jastrow(settings.replace(cusp_coupling=1.0, length_scale=2 ** 0.5), ham.hilbert)
+    wrong = make_slater_jastrow(settings.replace(cusp_coupling=1.0, length_scale=ham.length_scale), ham.hilbert)
     with pytest.raises(AssertionError):
         _same_model(by_hamiltonian, wrong, x)
     with pytest.raises(TypeError, match="set \\['n_basis'\\] in the config"):
