@@ -232,7 +232,7 @@ def test_slater_jastrow_from_a_hilbert_space_and_from_the_hamiltonian():
     with pytest.raises(TypeError, match="set \\['n_basis'\\] in the config"):
         make_slater_jastrow(settings, ham, n_basis=3)
     with pytest.raises(ValueError, match="n_basis must be >= max"):
-        make_slater_jastrow(SlaterJastrowConfig(n_basis=1), ham)
+        make_slater_jastrow(SlaterJastrowConfig(n_basis=1), ElectronHilbert(2, 1, None, ()))  # 2 up electrons
 
 
 def test_slater_jastrow_module_is_usable_in_a_custom_model():
