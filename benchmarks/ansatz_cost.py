@@ -147,7 +147,7 @@ def main() -> None:
             t = timing(compiled, params, x, args.repeats, timer)
             t_dense = "-"
             if config.num_experts > 1:
-                dense = make_qernel(config.replace(moe_dispatch="dense"), hilbert, [15.0], [10.0])
+                dense = make_qernel(config.replace(moe_dispatch="dense"), hilbert, parameter_center=[15.0], parameter_scale=[10.0])
                 t_dense = f"{1e3 * timing(compile_forward(dense, params, x), params, x, args.repeats, timer):.3f}"
             print(
                 f"{n:>4} {name:<10} {matching:<16} {config.num_kv_heads:>2} {config.num_experts}/{config.top_k:<2}"

@@ -49,7 +49,7 @@ from qernel.cli import DEMO_CONFIG  # noqa: E402
 from qernel.config import config_from_dict, load_config  # noqa: E402
 from qernel.run import build_run  # noqa: E402
 from qernel.sampler import chain_group_ids  # noqa: E402
-from qernel.training.gradient import centred_local_energies, natural_gradient  # noqa: E402
+from qernel.training.gradient import centered_local_energies, natural_gradient  # noqa: E402
 from validate_trap import N2_CONFIG  # noqa: E402
 
 
@@ -139,20 +139,20 @@ def measure(name: str, n_samples: int, n_thermalise: int, seed: int, train_steps
 
         @jax.jit
         def f(p, y, e):  # MinSR (SPRING without its momentum term): all of it goes through the solve
-            centred, weights = centred_local_energies(e, group_ids, n_groups, o.clip_width)
-            return natural_gradient(logpsi, p, y, centred, weights, group_ids, n_groups, o.diag_shift, "minsr",
+            centered, weights = centered_local_energies(e, group_ids, n_groups, o.clip_width)
+            return natural_gradient(logpsi, p, y, centered, weights, group_ids, n_groups, o.diag_shift, "minsr",
                                     solve_dtype=solve_dtype)
 
         return _flat(f(params, x, energies))
 
     # condition number of the regularised sample-space matrix T + lambda I (float64)
-    centred, weights = centred_local_energies(jnp.asarray(el64), group_ids, n_groups, o.clip_width)
-    from qernel.training.gradient import centred_jacobian
+    centered, weights = centered_local_energies(jnp.asarray(el64), group_ids, n_groups, o.clip_width)
+    from qernel.training.gradient import centered_jacobian
 
     def logpsi64(p, y):
         return r64.vstate._apply_fun({"params": p, **r64.vstate.model_state}, y)
 
-    blocks, _ = centred_jacobian(logpsi64, params64, flat64, group_ids, n_groups, weights)
+    blocks, _ = centered_jacobian(logpsi64, params64, flat64, group_ids, n_groups, weights)
     J = np.concatenate([np.asarray(b) for b in blocks])
     eigenvalues = np.linalg.eigvalsh(J @ J.T) + o.diag_shift
     condition = float(eigenvalues.max() / eigenvalues.min())

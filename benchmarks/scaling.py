@@ -5,7 +5,7 @@ side by side in one process on the same samples:
 
 * ``forward``: batched ``log psi`` (``model.apply``);
 * ``jacobian``: per-sample gradients of ``log psi`` w.r.t. all network parameters, real and
-  imaginary parts, centred per group (the Jacobian MinSR/SR build; the same helper the driver uses);
+  imaginary parts, centered per group (the Jacobian MinSR/SR build; the same helper the driver uses);
 * ``E_loc``: the local energy ``T + U + W`` (:class:`qernel.hamiltonian.operators.LocalEnergy`,
   folx forward Laplacian + moiré potential + Ewald Coulomb).
 
@@ -39,7 +39,7 @@ from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.geometry.hilbert import join_sample
 from qernel.hamiltonian.operators import LocalEnergy
-from qernel.training.gradient import centred_jacobian
+from qernel.training.gradient import centered_jacobian
 from qernel.training.groups import group_sample_weights
 
 from _measure import clock, memory_bytes
@@ -72,7 +72,7 @@ def functions(config: QERNELConfig, hamiltonian: MoireHamiltonian, x):
     def jacobian(p, s):
         group_ids = jnp.arange(s.shape[0]) % N_GROUPS  # samples() cycles through the V values
         weights = group_sample_weights(group_ids, N_GROUPS)
-        blocks, _ = centred_jacobian(logpsi, p, s, group_ids, N_GROUPS, weights)
+        blocks, _ = centered_jacobian(logpsi, p, s, group_ids, N_GROUPS, weights)
         return jnp.concatenate(blocks, axis=0)
 
     fns = {

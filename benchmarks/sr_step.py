@@ -1,7 +1,7 @@
 """Time and memory of one natural-gradient step, MinSR vs SR, vs samples S and parameters P.
 
 One call of :func:`qernel.training.gradient.natural_gradient` (per-sample Jacobian, per-group
-centring, linear solve), jitted, for ``mode="minsr"`` and ``mode="sr"`` side by side in one
+centering, linear solve), jitted, for ``mode="minsr"`` and ``mode="sr"`` side by side in one
 process on the same samples and energies; the Jacobian alone is timed too, so that the linear
 algebra can be told apart. The wavefunction is complex, so the real least-squares problem has
 2S rows (real and imaginary parts) and P columns:
@@ -38,7 +38,7 @@ import numpy as np
 from qernel.ansatz import QERNELConfig, count_parameters, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.geometry.hilbert import join_sample
-from qernel.training.gradient import centred_jacobian, centred_local_energies, natural_gradient
+from qernel.training.gradient import centered_jacobian, centered_local_energies, natural_gradient
 
 from _measure import clock, memory_bytes
 
@@ -51,7 +51,7 @@ MODES = ("minsr", "sr")
 
 
 def problem(width: int, n_samples: int, dtype: str):
-    """Parameters, samples, centred energies, weights, group ids and the jitted functions."""
+    """Parameters, samples, centered energies, weights, group ids and the jitted functions."""
     hamiltonian = MoireHamiltonian(supercell=4, filling=1.0)
     n = hamiltonian.n_electrons
     key_r, key_e = jax.random.split(jax.random.PRNGKey(n_samples))
@@ -60,23 +60,23 @@ def problem(width: int, n_samples: int, dtype: str):
     V = jnp.linspace(2.0, 25.0, N_GROUPS, dtype=real)[group_ids]
     positions = hamiltonian.supercell.to_cartesian(jax.random.uniform(key_r, (n_samples, n, 2), real))
     x = join_sample(positions, V[:, None])
-    model = make_qernel(CONFIG.replace(width=width, dtype=dtype), hamiltonian.hilbert, [15.0], [10.0])
+    model = make_qernel(CONFIG.replace(width=width, dtype=dtype), hamiltonian.hilbert, parameter_center=[15.0], parameter_scale=[10.0])
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x[:1])
     local_energies = jax.random.normal(key_e, (n_samples,), real) + 0.1 * V  # stand-in energies, per-group offsets
-    centred, weights = centred_local_energies(local_energies, group_ids, N_GROUPS)
+    centered, weights = centered_local_energies(local_energies, group_ids, N_GROUPS)
 
     def logpsi(p, s):
         return model.apply(p, None, s)
 
     def jacobian(p, s, dE, w, g):
-        return centred_jacobian(logpsi, p, s, g, N_GROUPS, w)[0]
+        return centered_jacobian(logpsi, p, s, g, N_GROUPS, w)[0]
 
     fns = {"jacobian": jacobian}
     for mode in MODES:
         fns[mode] = (
             lambda p, s, dE, w, g, mode=mode: natural_gradient(logpsi, p, s, dE, w, g, N_GROUPS, DIAG_SHIFT, mode)
         )
-    return params, (params, x, centred, weights, group_ids), fns
+    return params, (params, x, centered, weights, group_ids), fns
 
 
 def measure(fn, args, repeats: int, timer) -> tuple[float, float]:

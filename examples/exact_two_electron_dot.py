@@ -2,13 +2,13 @@
 
     H = sum_{i=1,2} [ -1/2 nabla_i^2 + 1/2 omega^2 r_i^2 ] + 1/|r_1 - r_2|     (Hartree units)
 
-separates into the centre of mass (mass 2; 2D oscillator ground state: E_cm = omega) and the
+separates into the center of mass (mass 2; 2D oscillator ground state: E_cm = omega) and the
 relative coordinate r = r_1 - r_2 (reduced mass 1/2):
 
     H_rel = -nabla^2 + omega^2 r^2 / 4 + 1/r.
 
 The singlet ground state has m = 0, so H_rel acts on a radial function R(r) as
-``-(1/r) (r R')' + (omega^2 r^2 / 4 + 1/r) R``. We discretise it with a cell-centred finite
+``-(1/r) (r R')' + (omega^2 r^2 / 4 + 1/r) R``. We discretise it with a cell-centered finite
 difference grid ``r_i = (i - 1/2) h`` (the flux ``r R'`` vanishes at r = 0, so no boundary
 condition is needed there), symmetrise with ``sqrt(r_i)``, take the lowest eigenvalue of the
 tridiagonal matrix and remove the O(h^2) error by Richardson extrapolation.
@@ -32,7 +32,7 @@ __all__ = ["relative_energy", "two_electron_energy", "quasi_exact_energy"]
 
 def _lowest_eigenvalue(omega: float, n_points: int, r_max: float) -> float:
     h = r_max / n_points
-    r = (np.arange(n_points) + 0.5) * h  # cell centres
+    r = (np.arange(n_points) + 0.5) * h  # cell centers
     flux = np.arange(1, n_points + 1) * h  # r at the cell faces i + 1/2 (face 1/2 at r = 0 carries no flux)
     left = np.concatenate([[0.0], flux[:-1]])
     diagonal = (flux + left) / (r * h**2) + 0.25 * omega**2 * r**2 + 1.0 / r

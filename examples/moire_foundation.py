@@ -31,7 +31,7 @@ def build(supercell: int = 2, values=(2.0, 8.0, 15.0, 25.0), n_samples: int = 51
     """The Hamiltonian family, parameter space, model, variational state and driver."""
     hamiltonian = MoireHamiltonian(**{**WSE2_WS2, "eps": 10.0}, supercell=supercell, filling=1.0,
                                    polarized=True, conditioned_on=("V",))
-    # every chain carries one V of the grid; energies and log-derivatives are centred per V
+    # every chain carries one V of the grid; energies and log-derivatives are centered per V
     space = ParameterGrid([list(values)], ("V",))
     hamiltonian.check_parameter_values(space.points)
     n_chains = chains_per_value * space.n_groups

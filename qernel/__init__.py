@@ -8,7 +8,7 @@ gas) through NetKet's Monte Carlo machinery. Subpackages:
 * :mod:`qernel.hamiltonian` -- Ewald sums, Hamiltonians, bands, NetKet operators;
 * :mod:`qernel.ansatz` -- the QERNEL transformer and baselines (Haiku);
 * :mod:`qernel.sampler` -- samplers whose chains carry Hamiltonian parameters;
-* :mod:`qernel.training` -- per-group centred (natural) gradients, the driver, checkpoints;
+* :mod:`qernel.training` -- per-group centered (natural) gradients, the driver, checkpoints;
 * :mod:`qernel.observables` -- energy decomposition, density, structure factor, g(r);
 * :mod:`qernel.config`, :mod:`qernel.run`, :mod:`qernel.cli` -- configuration files and the CLI.
 

@@ -298,8 +298,9 @@ class ParametersConfig:
 class AnsatzConfig:
     """``[ansatz]``: ``kind`` (a registered ansatz kind: ``"qernel"``, ``"plain_transformer"``,
     ``"slater_jastrow"`` or one added with :func:`register_ansatz`) and its ``options``, the fields
-    of the kind's config class (:class:`~qernel.ansatz.QERNELConfig` for ``qernel`` and
-    ``plain_transformer``, :class:`~qernel.ansatz.SlaterJastrowConfig` for ``slater_jastrow``).
+    of the kind's config class (:class:`~qernel.ansatz.QERNELConfig` for ``qernel``,
+    :class:`~qernel.ansatz.PlainTransformerConfig` for ``plain_transformer`` (no FiLM, MoE or GQA
+    keys), :class:`~qernel.ansatz.SlaterJastrowConfig` for ``slater_jastrow``).
     A key the kind's class does not have is rejected. Left-out ``dtype``: ``[run] dtype``;
     left-out ``n_harmonics`` of a periodic system: the largest entry of the supercell matrix."""
 
@@ -568,8 +569,9 @@ def config_from_dict(data: dict[str, Any], *, checkpoint: bool = False) -> RunCo
         data: section name -> table.
         checkpoint: ``data`` is a configuration stored in a checkpoint (``RunConfig.to_dict()``),
             possibly by an older qernel whose single ``[system]`` table held the keys of every
-            kind and whose ``slater_jastrow`` ansatz ignored the QERNEL keys: those keys, ignored
-            when the checkpoint was trained, are dropped instead of rejected.
+            kind and whose ``slater_jastrow`` and ``plain_transformer`` ansatz kinds ignored some
+            QERNEL keys (all but the baseline's own; FiLM, MoE and GQA for the plain transformer):
+            those keys, ignored when the checkpoint was trained, are dropped instead of rejected.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"configuration must be a table of sections, got {type(data).__name__}")
@@ -587,18 +589,21 @@ def config_from_dict(data: dict[str, Any], *, checkpoint: bool = False) -> RunCo
         if cls is AnsatzConfig:
             raw = dict(raw)
             kind = _check_type(raw.pop("kind", "qernel"), str, "ansatz.kind")
-            if checkpoint and kind == "slater_jastrow":
+            if checkpoint and kind in ("slater_jastrow", "plain_transformer"):
+                # the QERNEL keys these baselines ignored when the checkpoint was trained
                 from .ansatz.qernel import QERNELConfig
-                from .ansatz.slater_jastrow import SlaterJastrowConfig
 
                 ignored = {f.name for f in dataclasses.fields(QERNELConfig)}
-                ignored -= {f.name for f in dataclasses.fields(SlaterJastrowConfig)}
+                ignored -= {f.name for f in dataclasses.fields(ansatz_kinds()[kind].config_class)}
                 raw = {k: v for k, v in raw.items() if k not in ignored}
             sections[name] = AnsatzConfig(kind=kind, options=raw)
             continue
         hints = get_type_hints(cls)
         kwargs = {}
         for key, value in raw.items():
+            american = key.replace("centre", "center")
+            _require(american == key or american not in hints, f"{name}.{key}",
+                     f"unknown key: qernel spells it {american!r} (one spelling, 'center')")
             _require(key in hints, f"{name}.{key}", f"unknown key; allowed: {sorted(hints)}")
             kwargs[key] = _check_type(value, hints[key], f"{name}.{key}")
         sections[name] = cls(**kwargs)
@@ -693,21 +698,17 @@ def _build_slater_jastrow(config, hamiltonian, space):
     """The Slater-Jastrow baseline (not conditioned on the parameters: one state for all values)."""
     from .ansatz.slater_jastrow import make_slater_jastrow
 
-    return make_slater_jastrow(
-        hamiltonian, cusp_coupling=config.cusp_coupling, n_basis=config.n_basis,
-        complex_output=config.complex_output, dtype=config.dtype, jastrow_smooth=config.jastrow_smooth,
-        length_scale=config.length_scale, log_abs_only=config.log_abs_only, twist=config.twist,
-    )
+    return make_slater_jastrow(config, hamiltonian, space)
 
 
 def _register_builtin_ansatz_kinds() -> None:
     """Registered on first use: the config classes live in :mod:`qernel.ansatz` (imports JAX)."""
     if "qernel" in _ANSATZ_KINDS:
         return
-    from .ansatz.qernel import QERNELConfig
+    from .ansatz.qernel import PlainTransformerConfig, QERNELConfig
     from .ansatz.slater_jastrow import SlaterJastrowConfig
 
     for kind, config_class, builder in (("qernel", QERNELConfig, _build_qernel),
-                                        ("plain_transformer", QERNELConfig, _build_plain_transformer),
+                                        ("plain_transformer", PlainTransformerConfig, _build_plain_transformer),
                                         ("slater_jastrow", SlaterJastrowConfig, _build_slater_jastrow)):
         _ANSATZ_KINDS.setdefault(kind, Kind(config_class, builder))

@@ -1,7 +1,7 @@
 """Multi-process runs on JAX's distributed runtime (``jax.distributed``), one process per host or GPU.
 
 Every process runs the same program; NetKet shards the Markov chains over the global devices of
-all processes, and the jitted steps (sampling, local energies, the centred natural-gradient solve)
+all processes, and the jitted steps (sampling, local energies, the centered natural-gradient solve)
 run as one SPMD program whose reductions XLA performs across processes (gloo collectives on CPU,
 NCCL on GPUs). Host-side statistics gather the per-sample local energies to every process
 (:func:`to_host`), so every process computes the same numbers; checkpoints, logs and the run lock

@@ -164,8 +164,8 @@ class ChainSums:
         chain_means = chain_sums / length + shift
         mean = chain_means.mean(axis=0)
         # population variance of all samples from each chain's squares about its own shift
-        centred = shift - mean
-        total_squares = (squares + 2 * centred * chain_sums + length * centred**2).sum(axis=0)
+        centered = shift - mean
+        total_squares = (squares + 2 * centered * chain_sums + length * centered**2).sum(axis=0)
         variance = np.maximum(total_squares / size, 0.0)
         batch_var = chain_means.var(axis=0)
         block_means = bins[:, : self.n_bins] / self.bin_length + shift[:, None, :]

@@ -64,7 +64,7 @@ def fit_smooth_step(x, y, y_error, *, quantity: str = "") -> SmoothStepFit:
 
     Raises:
         ValueError: on malformed input, when the fit does not converge, or when the best step is
-            centred outside ``[x[0], x[-1]]`` or wider than half the range, or its height is below 3 error bars
+            centered outside ``[x[0], x[-1]]`` or wider than half the range, or its height is below 3 error bars
             (no change located).
     """
     x, y, y_error = (np.asarray(a, dtype=float) for a in (x, y, y_error))
@@ -90,9 +90,9 @@ def fit_smooth_step(x, y, y_error, *, quantity: str = "") -> SmoothStepFit:
                                bounds=(lower, upper), maxfev=20000)
     except RuntimeError as error:  # scipy: "Optimal parameters not found"
         raise ValueError(f"smooth-step fit of {quantity or 'the curve'} did not converge: {error}") from error
-    # a "step" centred outside the scan or wider than half of it is a trend, not a located change
+    # a "step" centered outside the scan or wider than half of it is a trend, not a located change
     if not (x[0] <= popt[2] <= x[-1]) or popt[3] > 0.5 * span:
-        raise ValueError(f"no step of {quantity or 'the curve'} inside the scanned range: the best tanh is centred "
+        raise ValueError(f"no step of {quantity or 'the curve'} inside the scanned range: the best tanh is centered "
                          f"at {popt[2]:.3g} with width {popt[3]:.3g} (range {x[0]:g}..{x[-1]:g})")
     dof = max(len(x) - 4, 1)
     chi2 = float(np.sum(((y - smooth_step(x, *popt)) / sigma) ** 2))

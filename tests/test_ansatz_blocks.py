@@ -128,7 +128,7 @@ def test_gqa_equals_haiku_mha(seed, heads_groups):
     size, width = 3, 12
     key1, key2 = jax.random.split(jax.random.PRNGKey(seed))
     h = jax.random.normal(key1, (2, 5, width))
-    gqa = hk.transform(lambda h: GroupedQueryAttention(heads, groups, size, width, name="att")(h))
+    gqa = hk.transform(lambda h: GroupedQueryAttention(heads, groups, size, model_size=width, name="att")(h))
     params = gqa.init(key2, h)
     mha = hk.transform(
         lambda h: hk.MultiHeadAttention(heads, size, w_init=hk.initializers.VarianceScaling(), model_size=width, name="att")(h, h, h)
@@ -291,7 +291,7 @@ def test_jastrow_has_the_2d_cusps(periodic, coupling):
     (Kato cusp in d dimensions: 1/(d-1) and 1/(d+1); Rajagopal & Kimball PRB 15, 2819 (1977))."""
     cell = triangular_lattice(1.0).supercell(3) if periodic else None
     base = jnp.array([[0.3, 0.4], [1.1, 0.2], [0.5, 1.4]])  # electrons 0, 1 up; 2 down
-    jastrow = hk.transform(lambda r: Jastrow(2, 1, cell, coupling)(r))
+    jastrow = hk.transform(lambda r: Jastrow(2, 1, cell, cusp_coupling=coupling)(r))
     params = jastrow.init(jax.random.PRNGKey(0), base[None])
     # random non-zero smooth part so the test covers the full Jastrow
     params = jax.tree_util.tree_map(lambda w: w + 0.1, params)
@@ -314,7 +314,7 @@ def test_jastrow_has_the_2d_cusps(periodic, coupling):
 def test_jastrow_symmetric_and_periodic():
     cell = triangular_lattice(1.0).supercell(2)
     r = jax.random.uniform(jax.random.PRNGKey(0), (1, 4, 2)) * 2
-    jastrow = hk.transform(lambda r: Jastrow(3, 1, cell, 1.0)(r))
+    jastrow = hk.transform(lambda r: Jastrow(3, 1, cell, cusp_coupling=1.0)(r))
     params = jax.tree_util.tree_map(lambda w: w + 0.2, jastrow.init(jax.random.PRNGKey(0), r))
     j0 = jastrow.apply(params, None, r)
     np.testing.assert_allclose(jastrow.apply(params, None, r[:, [1, 0, 2, 3]]), j0, rtol=1e-12)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from qernel.ansatz import (
     QERNELConfig,
+    SlaterJastrowConfig,
     bloch_coefficients,
     count_parameters,
     make_plain_transformer,
@@ -145,7 +146,7 @@ def test_twisted_boundary_phase():
 @given(seed=seeds)
 def test_open_boundary_model_is_antisymmetric_and_decays(seed):
     """Trap variant (open features, Gaussian envelope): antisymmetric in both spin blocks, and
-    |psi| -> 0 far from the trap centre."""
+    |psi| -> 0 far from the trap center."""
     apply, params, hilbert = build(2, 2, periodic=False)
     x = sample(hilbert, seed)
     r = x[:-1].reshape(-1, 2)
@@ -195,7 +196,7 @@ def test_film_identity_at_init_then_conditions(seed, V1, V2):
 def test_plain_transformer_baseline_sees_parameters():
     """Plain transformer: parameters concatenated to the tokens, no FiLM, dense FFN, full MHA."""
     hilbert = ElectronHilbert(2, 1, CELL, ("V",))
-    model = make_plain_transformer(TINY, hilbert, [CENTER], [SCALE])
+    model = make_plain_transformer(TINY, hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     x = sample(hilbert, 0)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
     names = "".join(params)
@@ -229,7 +230,7 @@ def test_150_electrons_finite():
     hilbert = ElectronHilbert(75, 75, cell, ("V",))
     config = QERNELConfig(n_layers=1, width=8, num_heads=2, num_kv_heads=1, ffn_hidden=8, num_experts=2,
                           top_k=1, n_determinants=2, film_hidden=4, jastrow_smooth=2, dtype=dtype)
-    model = make_qernel(config, hilbert, [CENTER], [SCALE])
+    model = make_qernel(config, hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     positions = cell.to_cartesian(jax.random.uniform(jax.random.PRNGKey(0), (2, 150, 2)))
     x = join_sample(positions, jnp.array([[5.0], [25.0]]))
     params = jax.jit(model.init)(jax.random.PRNGKey(1), x)
@@ -247,7 +248,7 @@ def test_150_electrons_finite():
 def test_float32_agrees_with_float64():
     """The same weights in float32 and float64 give the same log psi to float32 accuracy."""
     apply64, params, hilbert = build(2, 1)
-    model32 = make_qernel(TINY.replace(dtype="float32"), hilbert, [CENTER], [SCALE])
+    model32 = make_qernel(TINY.replace(dtype="float32"), hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     params32 = jax.tree_util.tree_map(lambda w: w.astype(jnp.float32), params)
     x = sample(hilbert, 5, batch=(4,))
     out32 = jax.jit(model32.apply)(params32, None, x)
@@ -328,7 +329,7 @@ def test_log_psi_and_local_energy_continuous_along_electron_path(routing):
     and the local kinetic energy are continuous (max step shrinks ~linearly with the step)."""
     config = TINY.replace(routing=routing, num_experts=4, top_k=4 if routing == "tokens_soft" else 2)
     hilbert = ElectronHilbert(2, 1, CELL, ("V",))
-    model = make_qernel(config, hilbert, [CENTER], [SCALE], with_aux=True)
+    model = make_qernel(config, hilbert, parameter_center=[CENTER], parameter_scale=[SCALE], with_aux=True)
     x0 = sample(hilbert, 7)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x0)
     start, end = x0[2:4], x0[2:4] + jnp.asarray(CELL.vectors[0] + 0.37 * CELL.vectors[1])
@@ -368,7 +369,7 @@ def test_log_psi_and_local_energy_continuous_along_parameter_path():
 
     ratios = {}
     for gating in ("continuous", "renormalized"):
-        model = make_qernel(SMALL.replace(gating=gating), hilbert, [CENTER], [SCALE], with_aux=True)
+        model = make_qernel(SMALL.replace(gating=gating), hilbert, parameter_center=[CENTER], parameter_scale=[SCALE], with_aux=True)
         params = jax.jit(model.init)(jax.random.PRNGKey(0), x0)
         apply_aux = jax.jit(model.apply)
         _, aux = apply_aux(params, None, path(np.linspace(0, 1, 200)))  # 200: the chunk size, one compilation
@@ -391,7 +392,7 @@ def moire_local_energy():
     ham = MoireHamiltonian(V=15.0, supercell=2, n_electrons=4, n_up=3, polarized=False)  # filling 1
     assert np.allclose(ham.supercell.vectors, CELL.vectors)
     config = SMALL.replace(cusp_coupling=ham.interaction * ham.coulomb_strength)
-    model = make_qernel(config, ham.hilbert, [CENTER], [SCALE])
+    model = make_qernel(config, ham.hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     params = perturbed(jax.jit(model.init)(jax.random.PRNGKey(0), sample(ham.hilbert, 0)), seed=5)
     operator = ham.operator()
 
@@ -435,7 +436,7 @@ def test_local_energy_invariant_under_same_spin_exchange(seed, V, data):
 
 def test_router_statistics_from_model():
     apply, params, hilbert = build(2, 1)
-    model = make_qernel(TINY, hilbert, [CENTER], [SCALE], with_aux=True)
+    model = make_qernel(TINY, hilbert, parameter_center=[CENTER], parameter_scale=[SCALE], with_aux=True)
     x = sample(hilbert, 0, batch=(6,)).at[:, -1].set(jnp.linspace(0, 40, 6))
     log_psi, aux = jax.jit(model.apply)(params, None, x)  # same parameters as the plain model
     np.testing.assert_allclose(log_psi, apply(params, None, x), rtol=1e-12)
@@ -453,7 +454,7 @@ def test_slater_jastrow_is_plane_wave_determinant_at_init(sector, seed):
     """With kappa = 0, at init the baseline equals det[exp(i k_j . r_i)] per spin over the n_sigma
     shortest supercell reciprocal vectors: the free-electron Slater determinant."""
     hilbert = ElectronHilbert(*sector, CELL, ("V",))
-    model = make_slater_jastrow(hilbert, cusp_coupling=0.0, n_basis=12)
+    model = make_slater_jastrow(SlaterJastrowConfig(cusp_coupling=0.0, n_basis=12), hilbert)
     x = sample(hilbert, seed)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
     r = np.asarray(x[:-1]).reshape(-1, 2)
@@ -474,7 +475,7 @@ def test_slater_jastrow_reproduces_bloch_determinant():
     hilbert = ElectronHilbert(4, 1, CELL, ("V",))  # closed shells: all 4 k of the lowest band, Gamma
     ground = bands.noninteracting_ground_state(CELL, 4, 1, V=15.0, phi=45.0, m_star=0.35, a_M=8.031)
     coefficients, n_basis = bloch_coefficients({"up": ground.orbitals_up, "down": ground.orbitals_down}, CELL)
-    model = make_slater_jastrow(hilbert, n_basis=n_basis, orbital_coefficients=coefficients)
+    model = make_slater_jastrow(SlaterJastrowConfig(n_basis=n_basis), hilbert, orbital_coefficients=coefficients)
     x = sample(hilbert, 7, batch=(3,))
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
     reference = bands.slater_log_amplitude(ground.orbitals_up, ground.orbitals_down)(x[:, :-1].reshape(3, 5, 2))
@@ -486,7 +487,7 @@ def test_slater_jastrow_reproduces_bloch_determinant():
 def test_slater_jastrow_open_boundaries_real():
     """Trap: oscillator orbitals; psi is real (phase 0 or pi) and antisymmetric."""
     hilbert = ElectronHilbert(3, 1, None, ())
-    model = make_slater_jastrow(hilbert, cusp_coupling=1.0, complex_output=False)
+    model = make_slater_jastrow(SlaterJastrowConfig(cusp_coupling=1.0, complex_output=False), hilbert)
     x = jax.random.normal(jax.random.PRNGKey(0), (8,))
     params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
     swapped = x.at[0:2].set(x[2:4]).at[2:4].set(x[0:2])
@@ -503,7 +504,7 @@ def test_mcstate_with_haiku_model_evaluates_log_value_and_moire_energy():
     sampler_mod = pytest.importorskip("qernel.sampler")
     ham = moire.MoireHamiltonian(V=15.0, supercell=2, n_electrons=3, n_up=2)
     config = SMALL.replace(cusp_coupling=ham.interaction * ham.coulomb_strength)
-    model = make_qernel(config, ham.hilbert, [CENTER], [SCALE])
+    model = make_qernel(config, ham.hilbert, parameter_center=[CENTER], parameter_scale=[SCALE])
     space = sampler_mod.ParameterGrid([[10.0, 20.0]], ("V",))
     sampler = sampler_mod.make_sampler(ham.hilbert, space, n_chains=4, sweep_size=2)
     vstate = nk.vqs.MCState(sampler, model=model, n_samples=16, n_discard_per_chain=2, seed=0)

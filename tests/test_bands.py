@@ -69,7 +69,7 @@ def test_high_symmetry_points():
     assert np.linalg.norm(points["K"]) == pytest.approx(4 * math.pi / (3 * A_M))
     assert np.linalg.norm(points["M"]) == pytest.approx(2 * math.pi / (math.sqrt(3) * A_M))
     np.testing.assert_allclose(points["Gamma"], 0.0)
-    # K is a zone corner: equidistant from three reciprocal-lattice points; M an edge centre: two
+    # K is a zone corner: equidistant from three reciprocal-lattice points; M an edge center: two
     for G in (b1, b1 + b2):
         assert np.linalg.norm(points["K"] - G) == pytest.approx(np.linalg.norm(points["K"]))
     assert np.linalg.norm(points["M"] - b1 - b2) == pytest.approx(np.linalg.norm(points["M"]))

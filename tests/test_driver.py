@@ -205,10 +205,10 @@ def test_stock_netket_driver_on_several_parameter_values_warns_once():
     driver = _driver()
     with warnings.catch_warnings():
         warnings.simplefilter("error", StockDriverWarning)
-        driver.run(1, show_progress=False)  # FoundationVMC centres per group: no warning
+        driver.run(1, show_progress=False)  # FoundationVMC centers per group: no warning
         driver.vstate.expect(driver.operator)  # a measurement outside a driver: no warning
     stock = nk.driver.VMC(driver.operator, optax.sgd(0.01), variational_state=driver.vstate)
-    with pytest.warns(StockDriverWarning, match=r"VMC centres the gradient over all chains, but they carry 2"):
+    with pytest.warns(StockDriverWarning, match=r"VMC centers the gradient over all chains, but they carry 2"):
         stock.run(1, show_progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", StockDriverWarning)

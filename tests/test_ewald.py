@@ -250,12 +250,12 @@ def test_coincident_charges_give_infinite_energy():
 
 
 def test_two_charges_repel_to_the_antipode():
-    """In a square cell the second charge's energy is lowest at the cell centre (symmetry)."""
+    """In a square cell the second charge's energy is lowest at the cell center (symmetry)."""
     vectors = square_lattice(2.0).vectors
     ewald = EwaldSum(vectors)
-    centre = float(ewald(np.array([[0.0, 0.0], [1.0, 1.0]])))
+    center = float(ewald(np.array([[0.0, 0.0], [1.0, 1.0]])))
     for other in ([0.5, 0.5], [1.0, 0.0], [0.9, 1.1], [0.3, 1.7]):
-        assert float(ewald(np.array([[0.0, 0.0], other]))) > centre
+        assert float(ewald(np.array([[0.0, 0.0], other]))) > center
 
 
 # -- hashing, validation --------------------------------------------------------------------------

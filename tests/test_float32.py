@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from qernel.run import build_run, state_at_values, train
-from qernel.training.gradient import centred_local_energies, natural_gradient
+from qernel.training.gradient import centered_local_energies, natural_gradient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -157,11 +157,11 @@ def driver_update(driver, direction):
     return _apply_update(driver.optimizer.update, direction, driver.optimizer_state, driver.vstate.parameters)
 
 
-def test_centred_energies_and_weights_keep_the_energies_precision():
+def test_centered_energies_and_weights_keep_the_energies_precision():
     ids = jnp.array([0, 0, 1, 1, 1])
     energies = jnp.arange(5, dtype=jnp.complex64)
-    centred, weights = centred_local_energies(energies, ids, 2)
-    assert centred.dtype == jnp.complex64 and weights.dtype == jnp.float32
+    centered, weights = centered_local_energies(energies, ids, 2)
+    assert centered.dtype == jnp.complex64 and weights.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(weights), [0.25, 0.25, 1 / 6, 1 / 6, 1 / 6], rtol=1e-6)
 
 
@@ -181,8 +181,8 @@ def test_float64_solve_with_a_float32_jacobian_matches_the_float64_direction():
     results = {}
     for real, solve in ((jnp.float64, None), (jnp.float32, jnp.float64)):
         params = {"w": jnp.asarray(weights_true, real)}
-        centred, weights = centred_local_energies(jnp.asarray(energies, real), ids, 2, None)
-        out = natural_gradient(logpsi, params, jnp.asarray(features, real), centred, weights, ids, 2, 1e-3,
+        centered, weights = centered_local_energies(jnp.asarray(energies, real), ids, 2, None)
+        out = natural_gradient(logpsi, params, jnp.asarray(features, real), centered, weights, ids, 2, 1e-3,
                                "minsr", solve_dtype=solve)
         results[real] = np.asarray(out["w"])
         assert out["w"].dtype == real

@@ -1,4 +1,4 @@
-"""Per-group centring: the foundation gradient is the average of the per-value gradients."""
+"""Per-group centering: the foundation gradient is the average of the per-value gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
 import netket as nk  # noqa: F401
-from qernel.training.gradient import centred_jacobian, centred_local_energies, foundation_gradient, natural_gradient
+from qernel.training.gradient import centered_jacobian, centered_local_energies, foundation_gradient, natural_gradient
 from qernel.training.groups import center_within_groups, clip_within_groups, group_means
 
 
@@ -53,7 +53,7 @@ def _per_value_gradient(params, x, e_loc):
 @given(st.integers(0, 10_000), st.integers(2, 4))
 def test_foundation_gradient_equals_average_of_per_value_gradients(seed, n_groups):
     params, x, ids, e_loc = _setup(seed, n_groups)
-    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
     grad = ravel_pytree(foundation_gradient(_model, params, x, dE, w))[0]
     expected = np.mean(
         [_per_value_gradient(params, x[ids == g], e_loc[ids == g]) for g in range(n_groups)], axis=0
@@ -62,17 +62,17 @@ def test_foundation_gradient_equals_average_of_per_value_gradients(seed, n_group
 
 
 @pytest.mark.parametrize("chunk_size", [None, 5])
-def test_centred_jacobian_is_the_weighted_per_group_centred_textbook_jacobian(chunk_size):
+def test_centered_jacobian_is_the_weighted_per_group_centered_textbook_jacobian(chunk_size):
     """[Re, Im] of sqrt(w_s) (O_s - <O>_g(s)), with O from jax.jacrev of the batched model."""
     n_groups = 3
     params, x, ids, e_loc = _setup(7, n_groups, per_group=4)
-    _, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
-    blocks, unravel = centred_jacobian(_model, params, x, ids, n_groups, w, chunk_size)
+    _, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
+    blocks, unravel = centered_jacobian(_model, params, x, ids, n_groups, w, chunk_size)
     flat = ravel_pytree(params)[0]
     O = jax.jacrev(lambda f: jnp.real(_model(unravel(f), x)))(flat) + 1j * jax.jacrev(
         lambda f: jnp.imag(_model(unravel(f), x)))(flat)
-    centred = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])  # ids sorted
-    expected = np.sqrt(np.asarray(w))[:, None] * centred
+    centered = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])  # ids sorted
+    expected = np.sqrt(np.asarray(w))[:, None] * centered
     assert len(blocks) == 2 and blocks[0].shape == (x.shape[0], flat.size)
     np.testing.assert_allclose(blocks[0], expected.real, atol=1e-12)
     np.testing.assert_allclose(blocks[1], expected.imag, atol=1e-12)
@@ -82,7 +82,7 @@ def test_centred_jacobian_is_the_weighted_per_group_centred_textbook_jacobian(ch
 def test_global_centring_is_biased():
     """Centring over the whole mixed batch (NetKet's stock VMC) gives a different, wrong gradient."""
     params, x, ids, e_loc = _setup(3, 3)
-    dE, w = centred_local_energies(e_loc, ids, 3, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, 3, clip_width=None)
     good = ravel_pytree(foundation_gradient(_model, params, x, dE, w))[0]
     global_dE = e_loc - e_loc.mean()
     biased = ravel_pytree(foundation_gradient(_model, params, x, global_dE, jnp.full(w.shape, 1 / len(w))))[0]
@@ -92,7 +92,7 @@ def test_global_centring_is_biased():
 @pytest.mark.parametrize("n_groups", [1, 3])
 def test_sr_equals_minsr_and_reduces_to_gradient_for_large_shift(n_groups):
     params, x, ids, e_loc = _setup(7, n_groups, per_group=6)
-    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
     minsr = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "minsr"))[0]
     sr = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "sr"))[0]
     np.testing.assert_allclose(minsr, sr, rtol=1e-7, atol=1e-10)
@@ -104,11 +104,11 @@ def test_sr_equals_minsr_and_reduces_to_gradient_for_large_shift(n_groups):
 
 
 def test_natural_gradient_per_group_equals_separate_solves_when_groups_decouple():
-    """With per-group centring, the Jacobian rows of a group only see that group's mean: the
+    """With per-group centering, the Jacobian rows of a group only see that group's mean: the
     natural gradient of the mixed batch equals the MinSR solution built from the per-group
-    centred blocks stacked by hand."""
+    centered blocks stacked by hand."""
     params, x, ids, e_loc = _setup(11, 2, per_group=5)
-    dE, w = centred_local_energies(e_loc, ids, 2, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, 2, clip_width=None)
     delta = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, 2, 1e-3, "minsr"))[0]
     flat, unravel = ravel_pytree(params)
     O = jax.jacrev(lambda f: jnp.real(_model(unravel(f), x)))(flat) + 1j * jax.jacrev(
@@ -143,7 +143,7 @@ def test_group_helpers():
 @pytest.mark.parametrize("n_groups", [1, 3])
 def test_spring_with_zero_momentum_equals_minsr(n_groups):
     params, x, ids, e_loc = _setup(5, n_groups, per_group=6)
-    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
     previous = jax.tree_util.tree_map(lambda a: jnp.ones_like(a) * 0.3, params)
     minsr = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "minsr"))[0]
     spring = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, 1e-2, "spring",
@@ -154,18 +154,18 @@ def test_spring_with_zero_momentum_equals_minsr(n_groups):
 def test_spring_solves_the_momentum_regularised_least_squares_problem():
     """SPRING = argmin |J d - e|^2 + lambda |d - mu d_prev|^2 = (J^T J + lambda)^-1 (J^T e + lambda mu d_prev)
     (Goldshlager, Abrahamsen, Lin 2024, eq. for the regularised update), built here by hand from
-    the textbook per-group centred Jacobian."""
+    the textbook per-group centered Jacobian."""
     n_groups, lam, mu = 2, 1e-2, 0.7
     params, x, ids, e_loc = _setup(9, n_groups, per_group=5)
-    dE, w = centred_local_energies(e_loc, ids, n_groups, clip_width=None)
+    dE, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
     flat, unravel = ravel_pytree(params)
     previous = jax.random.normal(jax.random.PRNGKey(1), flat.shape)
     spring = ravel_pytree(natural_gradient(_model, params, x, dE, w, ids, n_groups, lam, "spring",
                                            momentum=mu, previous=unravel(previous)))[0]
     O = jax.jacrev(lambda f: jnp.real(_model(unravel(f), x)))(flat) + 1j * jax.jacrev(
         lambda f: jnp.imag(_model(unravel(f), x)))(flat)
-    centred = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])
-    Obar = np.sqrt(np.asarray(w))[:, None] * centred
+    centered = np.concatenate([O[ids == g] - O[ids == g].mean(0) for g in range(n_groups)])
+    Obar = np.sqrt(np.asarray(w))[:, None] * centered
     J = np.concatenate([Obar.real, Obar.imag])
     scaled = np.sqrt(np.asarray(w)) * np.asarray(dE)
     e = np.concatenate([scaled.real, scaled.imag])

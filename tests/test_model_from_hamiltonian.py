@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from qernel.ansatz import QERNELConfig, make_qernel, make_slater_jastrow
+from qernel.ansatz import QERNELConfig, SlaterJastrowConfig, make_qernel, make_slater_jastrow
 from qernel.hamiltonian import ElectronGas, HarmonicTrap, MoireHamiltonian
 from qernel.sampler import ParameterGrid
 
@@ -57,11 +57,11 @@ def test_model_from_hamiltonian_equals_hand_copied_model(system):
     params = new.init(jax.random.PRNGKey(0), x[:1])
     params = jax.tree_util.tree_map(lambda a: a + 0.1 * np.sin(np.arange(a.size).reshape(a.shape)), params)
     old = make_qernel(_legacy(TINY, cusp_coupling=ham.cusp_coupling, length_scale=ham.length_scale),
-                      ham.hilbert, space.center, space.scale)
+                      ham.hilbert, parameter_center=space.center, parameter_scale=space.scale)
     np.testing.assert_array_equal(new.apply(params, None, x), old.apply(params, None, x))
 
     wrong_cusp = make_qernel(_legacy(TINY, cusp_coupling=1.0, length_scale=ham.length_scale), ham.hilbert,
-                             space.center, space.scale)
+                             parameter_center=space.center, parameter_scale=space.scale)
     assert not np.allclose(new.apply(params, None, x), wrong_cusp.apply(params, None, x))
     wrong_normalisation = make_qernel(TINY, ham, ParameterGrid(np.asarray(space.points)[:2, 0], space.names))
     assert not np.allclose(new.apply(params, None, x), wrong_normalisation.apply(params, None, x))
@@ -70,9 +70,10 @@ def test_model_from_hamiltonian_equals_hand_copied_model(system):
 def test_slater_jastrow_from_hamiltonian_equals_explicit_arguments():
     ham = HarmonicTrap(2, omega=0.5, interaction=0.8)
     x = _samples(ham, np.zeros((1, 0)))
-    new = make_slater_jastrow(ham, complex_output=False)
+    new = make_slater_jastrow(SlaterJastrowConfig(complex_output=False), ham)
     params = new.init(jax.random.PRNGKey(1), x[:1])
-    old = make_slater_jastrow(ham.hilbert, cusp_coupling=0.8, length_scale=1 / math.sqrt(0.5), complex_output=False)
+    old = make_slater_jastrow(SlaterJastrowConfig(cusp_coupling=0.8, length_scale=1 / math.sqrt(0.5), complex_output=False),
+                              ham.hilbert)
     np.testing.assert_array_equal(new.apply(params, None, x), old.apply(params, None, x))
 
 

@@ -276,7 +276,7 @@ def test_gaussian_crystal_bragg_peaks_density_and_order_parameter(dtype):
         assert abs(op.value.mean - f_g[0]) < 5 * op.value.error
         assert 0 < op.value.error < 0.01 and op.noise_floor < 0.05
 
-        # density: bins centred on the sites hold the Gaussians; compare all bins with quadrature
+        # density: bins centered on the sites hold the Gaussians; compare all bins with quadrature
         dens = dmap[key]
         probability = _bin_probabilities(s, 9)  # electrons per bin
         exact = probability / dens.bin_area
@@ -289,7 +289,7 @@ def test_gaussian_crystal_bragg_peaks_density_and_order_parameter(dtype):
         assert np.all(np.abs(counted - expected)[~populated] < 5 * np.sqrt(expected[~populated]) + 3)
         peaks = np.argsort(dens.density.mean.ravel())[-9:]
         assert set(peaks) == {9 * (1 + 3 * i) + 1 + 3 * j for i in range(3) for j in range(3)}
-        np.testing.assert_allclose(dens.cartesian_centres[1::3, 1::3].reshape(9, 2), SITES, atol=1e-12)
+        np.testing.assert_allclose(dens.cartesian_centers[1::3, 1::3].reshape(9, 2), SITES, atol=1e-12)
         assert dens.contrast > 5
     # narrower Gaussians: stronger order and higher Bragg peak
     assert order[(20.0,)].value.mean > order[(5.0,)].value.mean + 0.1

@@ -29,7 +29,7 @@ import netket as nk
 import numpy as np
 import pytest
 
-from qernel.ansatz.slater_jastrow import make_slater_jastrow
+from qernel.ansatz.slater_jastrow import SlaterJastrowConfig, make_slater_jastrow
 from qernel.hamiltonian.trap import HarmonicTrap
 from qernel.observables import estimate
 from qernel.sampler import adapt_step_sizes, make_sampler, thermalise
@@ -40,10 +40,9 @@ VEE_N6_OMEGA1 = 9.75 * math.sqrt(math.pi / 2)
 
 def _determinant_state(omega: float, *, n_chains: int = 32, n_samples: int = 512, seed: int = 0, cusp: float = 0.0):
     ham = HarmonicTrap(6, omega=omega, n_up=3)
-    model = make_slater_jastrow(
-        ham.hilbert, cusp_coupling=cusp, complex_output=False, log_abs_only=True,
-        length_scale=1.0 / math.sqrt(omega),
-    )
+    settings = SlaterJastrowConfig(cusp_coupling=cusp, complex_output=False, log_abs_only=True,
+                                   length_scale=1.0 / math.sqrt(omega))
+    model = make_slater_jastrow(settings, ham.hilbert)
     sampler = make_sampler(ham.hilbert, n_chains=n_chains, sweep_size=6, init_width=1.0 / math.sqrt(omega))
     vstate = nk.vqs.MCState(sampler, model, n_samples=n_samples, n_discard_per_chain=0, seed=seed, sampler_seed=seed)
     for _ in range(6):  # 60 thermalisation sweeps, adapting the step width toward 50 % acceptance

@@ -19,7 +19,7 @@ from qernel.ansatz.qernel import QERNELConfig, make_qernel
 from qernel.hamiltonian import MoireHamiltonian
 from qernel.run import build_run
 from qernel.sampler import ParameterGrid, make_sampler
-from qernel.training.gradient import centred_local_energies, foundation_gradient, natural_gradient
+from qernel.training.gradient import centered_local_energies, foundation_gradient, natural_gradient
 
 from _compile_counter import count_compilations
 from _tiny_demo import tiny_demo_config
@@ -75,17 +75,17 @@ def test_chunked_gradients_equal_unchunked(chunk_size):
     samples = jax.random.normal(keys[3], (10, 5))
     local = jax.random.normal(keys[4], (10,)) + 0.3j * jax.random.normal(keys[5], (10,))
     groups = jnp.arange(10) % 3
-    centred, weights = centred_local_energies(local, groups, 3)
+    centered, weights = centered_local_energies(local, groups, 3)
     flat = lambda tree: np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(tree)])  # noqa: E731
 
-    full = foundation_gradient(_toy_logpsi, params, samples, centred, weights)
+    full = foundation_gradient(_toy_logpsi, params, samples, centered, weights)
     chunked = jax.jit(foundation_gradient, static_argnums=(0, 5))(
-        _toy_logpsi, params, samples, centred, weights, chunk_size)
+        _toy_logpsi, params, samples, centered, weights, chunk_size)
     np.testing.assert_allclose(flat(chunked), flat(full), rtol=1e-12, atol=1e-14)
     natural = jax.jit(natural_gradient, static_argnums=(0, 6, 8, 9))
     for mode in ("minsr", "sr"):
-        full = natural(_toy_logpsi, params, samples, centred, weights, groups, 3, 1e-3, mode, None)
-        chunked = natural(_toy_logpsi, params, samples, centred, weights, groups, 3, 1e-3, mode, chunk_size)
+        full = natural(_toy_logpsi, params, samples, centered, weights, groups, 3, 1e-3, mode, None)
+        chunked = natural(_toy_logpsi, params, samples, centered, weights, groups, 3, 1e-3, mode, chunk_size)
         np.testing.assert_allclose(flat(chunked), flat(full), rtol=1e-10, atol=1e-12)
 
 
@@ -99,7 +99,7 @@ def _moire_150():
     space = ParameterGrid([[5.0, 15.0]], ("V",))
     config = QERNELConfig(n_layers=1, width=16, num_heads=2, num_kv_heads=1, num_experts=2, top_k=1,
                           n_determinants=1, film_hidden=8)
-    model = make_qernel(config, ham.hilbert, space.center, space.scale)
+    model = make_qernel(config, ham.hilbert, parameter_center=space.center, parameter_scale=space.scale)
     sampler = make_sampler(ham.hilbert, space, n_chains=2, sweep_size=1)
     return ham, model, sampler
 

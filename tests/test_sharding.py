@@ -49,7 +49,7 @@ def test_two_devices_match_one_device(tmp_path):
     assert (one["n_devices"], two["n_devices"]) == (1, 2)
 
     # fixed samples, split over the 2 devices: local energies (chunked, 4 per chunk and device),
-    # per-group energies, the per-group centred MinSR direction and the plain gradient (both
+    # per-group energies, the per-group centered MinSR direction and the plain gradient (both
     # with per-sample work chunked per device) equal the 1-device values
     assert two["fixed"]["samples_devices"] == 2
     for key in ("local_energies", "local_energies_imag", "group_energies", "direction", "gradient"):

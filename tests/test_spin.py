@@ -11,7 +11,7 @@ import netket as nk
 import numpy as np
 import pytest
 
-from qernel.ansatz.slater_jastrow import make_slater_jastrow
+from qernel.ansatz.slater_jastrow import SlaterJastrowConfig, make_slater_jastrow
 from qernel.ansatz.spin_flip import flip_spins, spin_flip_symmetric
 from qernel.geometry import split_sample
 from qernel.hamiltonian.trap import HarmonicTrap
@@ -31,8 +31,8 @@ def _two_electron_model(spatial):
     return hk.transform(forward)
 
 
-def _gauss(r, centre):
-    return jnp.exp(-0.5 * jnp.sum((r - centre) ** 2))
+def _gauss(r, center):
+    return jnp.exp(-0.5 * jnp.sum((r - center) ** 2))
 
 
 def _state(ham, model, n_samples=8192, seed=0):
@@ -52,7 +52,7 @@ def test_exchange_pairs():
 def test_two_electron_singlet_triplet_and_unrestricted_product():
     """N = 2: a symmetric spatial function is a singlet (S^2_loc = 0 on every sample), an
     antisymmetric one a triplet (2 on every sample); the unrestricted product a(r1) b(r2) of two
-    unit-width Gaussians centred at +-d has <S^2> = 1 - <a|b>^2 = 1 - exp(-2 |d|^2) (normalised
+    unit-width Gaussians centered at +-d has <S^2> = 1 - <a|b>^2 = 1 - exp(-2 |d|^2) (normalised
     overlap <a|b> = exp(-|2d|^2 / 4)); its spin-flip symmetrisation (+1) is a singlet again."""
     ham = HarmonicTrap(2, omega=1.0)
     d = jnp.array([0.5, 0.0])
@@ -84,7 +84,7 @@ def test_closed_shell_determinant_is_a_singlet_and_flip_invariant():
     """3 up + 3 down in the same orbitals (1, x, y) x Gaussian: S = 0, so <S^2> = 0 within the error
     (the local values are not constant), and psi(F R) = psi(R) exactly."""
     ham = HarmonicTrap(6, omega=1.0, n_up=3)
-    model = make_slater_jastrow(ham.hilbert, cusp_coupling=1.0, complex_output=False, log_abs_only=False)
+    model = make_slater_jastrow(SlaterJastrowConfig(cusp_coupling=1.0, complex_output=False), ham.hilbert)
     vstate = _state(ham, model, n_samples=4096)
     logpsi = lambda x: vstate._apply_fun({"params": vstate.parameters}, x)  # noqa: E731
     x = vstate.samples.reshape(-1, ham.hilbert.size)[:64]
@@ -96,13 +96,13 @@ def test_closed_shell_determinant_is_a_singlet_and_flip_invariant():
 
 def test_spin_flip_wrapper_rejects_bad_use():
     ham = HarmonicTrap(3, omega=1.0)
-    model = make_slater_jastrow(ham.hilbert, complex_output=False, log_abs_only=False)
+    model = make_slater_jastrow(SlaterJastrowConfig(complex_output=False), ham.hilbert)
     with pytest.raises(ValueError, match="n_up == n_down"):
         spin_flip_symmetric(model, ham.hilbert)
     ham2 = HarmonicTrap(2, omega=1.0)
     with pytest.raises(ValueError, match="parity"):
-        spin_flip_symmetric(make_slater_jastrow(ham2.hilbert), ham2.hilbert, parity=0)
-    unsigned = spin_flip_symmetric(make_slater_jastrow(ham2.hilbert, complex_output=False, log_abs_only=True), ham2.hilbert)
+        spin_flip_symmetric(make_slater_jastrow(SlaterJastrowConfig(), ham2.hilbert), ham2.hilbert, parity=0)
+    unsigned = spin_flip_symmetric(make_slater_jastrow(SlaterJastrowConfig(complex_output=False, log_abs_only=True), ham2.hilbert), ham2.hilbert)
     x = jnp.ones((1, 4))
     params = unsigned.init(jax.random.PRNGKey(0), x)
     with pytest.raises(ValueError, match="log_abs_only=False"):

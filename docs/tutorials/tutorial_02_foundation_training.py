@@ -63,7 +63,7 @@ print(f"{count_parameters(vstate.parameters)} variational parameters")
 # %%
 # The driver
 # ----------
-# :class:`~qernel.training.driver.FoundationVMC` centres local energies and log-derivatives within
+# :class:`~qernel.training.driver.FoundationVMC` centers local energies and log-derivatives within
 # each depth's group (see :doc:`/concepts/netket`), solves the MinSR equations, and adapts the
 # Metropolis step size of each group towards 50% acceptance. Clipping the update norm keeps the
 # first steps of a fresh network stable.

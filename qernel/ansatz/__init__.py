@@ -3,7 +3,8 @@
 Public entry points:
 
 * :class:`QERNELConfig`, :func:`make_qernel` -> ``hk.Transformed`` for ``nk.vqs.MCState``;
-* baselines :func:`make_slater_jastrow`, :func:`make_plain_transformer`;
+* baselines :func:`make_slater_jastrow` (module :class:`SlaterJastrow`, config
+  :class:`SlaterJastrowConfig`), :func:`make_plain_transformer`;
 * :func:`count_parameters`, :func:`router_statistics`, :func:`load_balancing_loss`;
 * building blocks (features, FiLM, grouped-query attention, mixture of experts, transformer
   block, orbitals/envelopes/determinants, Jastrow) for custom models.
@@ -33,8 +34,8 @@ from .orbitals import (
     reciprocal_lattice_vectors,
     sum_determinants,
 )
-from .qernel import QERNEL, QERNELConfig, count_parameters, make_plain_transformer, make_qernel, normalisation_arrays
-from .slater_jastrow import SlaterJastrowConfig, bloch_coefficients, make_slater_jastrow, oscillator_exponents, slater_basis
+from .qernel import QERNEL, PlainTransformerConfig, QERNELConfig, count_parameters, make_plain_transformer, make_qernel, normalisation_arrays
+from .slater_jastrow import SlaterJastrow, SlaterJastrowConfig, bloch_coefficients, make_slater_jastrow, oscillator_exponents, slater_basis
 from .spin_flip import flip_spins, spin_flip_symmetric
 
 __all__ = [
@@ -42,7 +43,9 @@ __all__ = [
     "QERNELConfig",
     "make_qernel",
     "make_plain_transformer",
+    "PlainTransformerConfig",
     "make_slater_jastrow",
+    "SlaterJastrow",
     "SlaterJastrowConfig",
     "spin_flip_symmetric",
     "flip_spins",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import haiku as hk
 import jax.numpy as jnp
 
+from qernel._deprecation import positional_deprecated
+
 from .fused import attention_core
 
 __all__ = ["GroupedQueryAttention"]
@@ -21,6 +23,8 @@ __all__ = ["GroupedQueryAttention"]
 
 class GroupedQueryAttention(hk.Module):
     """Self-attention ``h (B, N, D) -> (B, N, D)`` with grouped key/value heads.
+
+    The arguments after ``key_size`` are keyword-only (by position: deprecated, with a warning).
 
     Args:
         num_heads: query heads H (>= 1).
@@ -30,11 +34,13 @@ class GroupedQueryAttention(hk.Module):
         w_init: weight initialiser (default: variance scaling 1, fan-in, truncated normal).
     """
 
+    @positional_deprecated("model_size", "w_init", "name")
     def __init__(
         self,
         num_heads: int,
         num_kv_heads: int,
         key_size: int,
+        *,
         model_size: int | None = None,
         w_init: hk.initializers.Initializer | None = None,
         name: str | None = None,

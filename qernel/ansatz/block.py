@@ -11,6 +11,8 @@ from __future__ import annotations
 import haiku as hk
 import jax.numpy as jnp
 
+from qernel._deprecation import positional_deprecated
+
 from .attention import GroupedQueryAttention
 from .film import FiLM
 from .layer_norm import LayerNorm
@@ -22,6 +24,8 @@ __all__ = ["TransformerBlock"]
 class TransformerBlock(hk.Module):
     """One block; returns ``(h, aux)`` with the MoE router aux dict.
 
+    The arguments after ``ffn_hidden`` are keyword-only (by position: deprecated, with a warning).
+
     Args:
         num_heads, num_kv_heads: query and key/value heads (see :class:`GroupedQueryAttention`).
         ffn_hidden: hidden width of each expert (of the FFN when ``num_experts == 1``).
@@ -29,11 +33,13 @@ class TransformerBlock(hk.Module):
         use_film: apply FiLM after each LayerNorm (needs a FiLM embedding at call time).
     """
 
+    @positional_deprecated("num_experts", "top_k", "routing", "gating", "use_film", "dispatch", "name")
     def __init__(
         self,
         num_heads: int,
         num_kv_heads: int,
         ffn_hidden: int,
+        *,
         num_experts: int = 1,
         top_k: int = 1,
         routing: str = "parameters",
@@ -65,11 +71,11 @@ class TransformerBlock(hk.Module):
             return x
 
         attention = GroupedQueryAttention(
-            self.num_heads, self.num_kv_heads, width // self.num_heads, width, name="attention"
+            self.num_heads, self.num_kv_heads, width // self.num_heads, model_size=width, name="attention"
         )
         h = h + attention(norm(h, "attention"))
         moe = MixtureOfExperts(
-            self.num_experts, self.top_k, self.ffn_hidden, self.routing, self.gating,
+            self.num_experts, self.top_k, self.ffn_hidden, routing=self.routing, gating=self.gating,
             dispatch=self.dispatch, name="moe",
         )
         y, aux = moe(norm(h, "ffn"), router_input)

@@ -46,7 +46,7 @@ def periodic_features(positions, supercell: Supercell, n_harmonics: int = 1):
 
 
 def open_features(positions, length_scale: float = 1.0):
-    """Smooth features for open boundaries (harmonic trap), centred at the origin.
+    """Smooth features for open boundaries (harmonic trap), centered at the origin.
 
     With ``u = r / length_scale``: ``[u / sqrt(1 + |u|^2), log(1 + |u|^2)]``: bounded direction
     features plus a slowly growing radial one, all C-infinity (no ``|r|`` kink at the origin).

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qernel._deprecation import positional_deprecated
 from qernel.geometry.lattice import Supercell
 
 from .features import periodic_distance, safe_norm
@@ -44,6 +45,9 @@ def cusp_slopes(coupling: float) -> tuple[float, float]:
 class Jastrow(hk.Module):
     """Spin-resolved two-body Jastrow, positions (B, N, 2) -> J (B,).
 
+    ``Jastrow(n_up, n_down, supercell, *, cusp_coupling=..., length=..., n_smooth=..., name=...)``:
+    the arguments after the cell are keyword-only (by position: deprecated, with a warning).
+
     Args:
         n_up, n_down: spin sector (spin-up first).
         supercell: periodic cell or None (open boundaries).
@@ -52,11 +56,13 @@ class Jastrow(hk.Module):
         n_smooth: number of smooth basis functions per spin channel (0 disables them).
     """
 
+    @positional_deprecated("cusp_coupling", "length", "n_smooth", "name")
     def __init__(
         self,
         n_up: int,
         n_down: int,
         supercell: Supercell | None,
+        *,
         cusp_coupling: float = 1.0,
         length: float | None = None,
         n_smooth: int = 8,

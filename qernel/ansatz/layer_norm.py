@@ -25,6 +25,6 @@ class LayerNorm(hk.Module):
         width = h.shape[-1]
         scale = hk.get_parameter("scale", (width,), h.dtype, init=jnp.ones)
         offset = hk.get_parameter("offset", (width,), h.dtype, init=jnp.zeros)
-        centred = h - jnp.mean(h, axis=-1, keepdims=True)
-        variance = jnp.mean(centred * centred, axis=-1, keepdims=True)
-        return centred * jax.lax.rsqrt(variance + self.eps) * scale + offset
+        centered = h - jnp.mean(h, axis=-1, keepdims=True)
+        variance = jnp.mean(centered * centered, axis=-1, keepdims=True)
+        return centered * jax.lax.rsqrt(variance + self.eps) * scale + offset

@@ -46,6 +46,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from qernel._deprecation import positional_deprecated
+
 from .fused import gelu
 
 __all__ = [
@@ -136,13 +138,19 @@ class MixtureOfExperts(hk.Module):
     aux entries (shape (B, E) per walker or (B, N, E) per token):
     ``probs`` (softmax of all router logits), ``gates`` (gate per expert, 0 if not selected),
     ``selected`` (1.0 where the expert was selected).
+
+    ``MixtureOfExperts(num_experts, top_k, hidden, *, routing=..., gating=..., activation=...,
+    dispatch=..., name=...)``: the arguments after ``hidden`` are keyword-only (by position:
+    deprecated, with a warning).
     """
 
+    @positional_deprecated("routing", "gating", "activation", "dispatch", "name")
     def __init__(
         self,
         num_experts: int,
         top_k: int,
         hidden: int,
+        *,
         routing: str = "parameters",
         gating: str = "continuous",
         activation: Callable = gelu,

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qernel._deprecation import positional_deprecated
 from qernel.geometry.lattice import Supercell
 
 from .fused_determinant import orbital_slogdet
@@ -159,6 +160,9 @@ class GaussianEnvelope(hk.Module):
 class Orbitals(hk.Module):
     """Generalized orbitals: spin-block or full determinants.
 
+    ``Orbitals(n_up, n_down, *, n_determinants, complex_output, supercell, ...)``: the arguments
+    after the spin sector are keyword-only (by position: deprecated, with a warning).
+
     Args:
         n_up, n_down: spin sector (spin-up electrons first); either may be 0.
         n_determinants: number of determinants K >= 1.
@@ -178,10 +182,13 @@ class Orbitals(hk.Module):
     spin block, or a single N x N one for ``full_determinant``.
     """
 
+    @positional_deprecated("n_determinants", "complex_output", "supercell", "envelope", "length_scale", "twist",
+                           "full_determinant", "name")
     def __init__(
         self,
         n_up: int,
         n_down: int,
+        *,
         n_determinants: int,
         complex_output: bool,
         supercell: Supercell | None,

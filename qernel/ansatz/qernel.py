@@ -28,13 +28,16 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qernel._deprecation import positional_deprecated
 from qernel.geometry.hilbert import ElectronHilbert
+from qernel.types import ArrayLike
 
 from .block import TransformerBlock
 from .features import open_features, periodic_features, spin_features
@@ -49,6 +52,7 @@ from .system import resolve_system
 __all__ = [
     "QERNEL",
     "QERNELConfig",
+    "PlainTransformerConfig",
     "make_qernel",
     "make_plain_transformer",
     "count_parameters",
@@ -203,6 +207,68 @@ class QERNELConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: what the plain-transformer baseline fixes in a :class:`QERNELConfig` (no FiLM, no MoE, no GQA)
+_PLAIN_OVERRIDES = dict(use_film=False, concat_parameters=True, num_experts=1, top_k=1, routing="parameters")
+
+
+@dataclass(frozen=True)
+class PlainTransformerConfig:
+    """Hyper-parameters of the plain-transformer baseline (``[ansatz] kind = "plain_transformer"``).
+
+    The QERNEL trunk without its conditioning machinery: the normalised parameters are appended to
+    every input token (no FiLM), the feed-forward layer is dense (no mixture of experts) and the
+    attention is full multi-head (no grouped key/value heads). So there is no FiLM, MoE or GQA
+    field: a configuration that sets one (``use_film``, ``num_experts``, ``num_kv_heads``, ...) is
+    rejected with the key named. The fields and their defaults are those of :class:`QERNELConfig`
+    (see there): n_layers, width, num_heads, ffn_hidden (dense FFN hidden width, default
+    ``4 * width``), n_determinants, full_determinant, use_jastrow, jastrow_smooth, complex_output,
+    log_abs_only, dtype, n_harmonics, envelope, twist, fused_determinant, and the deprecated
+    physics overrides cusp_coupling and length_scale.
+    """
+
+    n_layers: int = 4
+    width: int = 64
+    num_heads: int = 4
+    ffn_hidden: int | None = None
+    n_determinants: int = 4
+    full_determinant: bool = True
+    use_jastrow: bool = True
+    cusp_coupling: float | None = None
+    jastrow_smooth: int = 8
+    complex_output: bool = True
+    log_abs_only: bool = False
+    dtype: str = "float64"
+    n_harmonics: int = 1
+    envelope: str = "auto"
+    length_scale: float | None = None
+    twist: tuple[float, float] | None = None
+    fused_determinant: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            self.qernel_config()
+        except ValueError as error:
+            raise ValueError(str(error).replace("QERNELConfig.", "PlainTransformerConfig.")) from None
+        for name in PHYSICS_FIELDS:
+            if getattr(self, name) is not None:
+                warnings.warn(
+                    f"PlainTransformerConfig.{name} is deprecated and will be removed in the next version: pass the "
+                    f"Hamiltonian to make_plain_transformer(config, hamiltonian, parameter_space), which derives {name}",
+                    DeprecationWarning, stacklevel=3,
+                )
+
+    def qernel_config(self) -> QERNELConfig:
+        """The equivalent :class:`QERNELConfig` (FiLM, MoE and GQA switched off)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        with warnings.catch_warnings():  # the deprecated physics fields are warned about by __post_init__
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return QERNELConfig(**fields, **_PLAIN_OVERRIDES, num_kv_heads=self.num_heads)
+
+    def replace(self, **changes) -> "PlainTransformerConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
 def normalisation_arrays(hilbert: ElectronHilbert, parameter_center=None, parameter_scale=None):
     """Validated (P,) NumPy arrays ``center`` (default 0) and ``scale`` (default 1, must be > 0)."""
     n = hilbert.n_parameters
@@ -221,7 +287,9 @@ def normalisation_arrays(hilbert: ElectronHilbert, parameter_center=None, parame
 
 
 class QERNEL(hk.Module):
-    """The QERNEL wavefunction as a Haiku module: ``QERNEL(config, hilbert, center, scale)(x)``.
+    """The QERNEL wavefunction as a Haiku module: ``QERNEL(config, hilbert, parameter_center=...,
+    parameter_scale=...)(x)``; the arguments after ``hilbert`` are keyword-only (by position:
+    deprecated, with a warning).
 
     Call with samples ``x`` (..., 2N + P); returns ``(log_psi (...,), aux)`` where ``aux`` maps
     ``"block_<l>"`` to the MoE router outputs of that block (see
@@ -237,14 +305,15 @@ class QERNEL(hk.Module):
             ``config.length_scale`` if set (deprecated), else 1.0.
     """
 
+    @positional_deprecated("parameter_center", "parameter_scale", "name")
     def __init__(
         self,
         config: QERNELConfig,
         hilbert: ElectronHilbert,
-        parameter_center=None,
-        parameter_scale=None,
-        name: str | None = "qernel",
         *,
+        parameter_center: ArrayLike | None = None,
+        parameter_scale: ArrayLike | None = None,
+        name: str | None = "qernel",
         cusp_coupling: float | None = None,
         length_scale: float | None = None,
     ) -> None:
@@ -288,12 +357,12 @@ class QERNEL(hk.Module):
                 config.num_heads,
                 config.num_kv_heads,
                 config.expert_hidden,
-                config.num_experts,
-                config.top_k,
-                config.routing,
-                config.gating,
-                config.use_film,
-                config.moe_dispatch,
+                num_experts=config.num_experts,
+                top_k=config.top_k,
+                routing=config.routing,
+                gating=config.gating,
+                use_film=config.use_film,
+                dispatch=config.moe_dispatch,
                 name=f"block_{layer}",
             )
             h, aux[f"block_{layer}"] = block(h, film, p_hat)
@@ -304,8 +373,9 @@ class QERNEL(hk.Module):
         else:
             envelope = "plane_wave" if hilbert.is_periodic else "gaussian"
         orbitals = Orbitals(
-            n_up, n_down, config.n_determinants, config.complex_output, hilbert.supercell, envelope,
-            self.length_scale, config.twist, config.full_determinant, name="orbitals",
+            n_up, n_down, n_determinants=config.n_determinants, complex_output=config.complex_output,
+            supercell=hilbert.supercell, envelope=envelope, length_scale=self.length_scale, twist=config.twist,
+            full_determinant=config.full_determinant, name="orbitals",
         )
         output = "log_abs" if config.log_abs_only else "complex"
         if config.fused_determinant:
@@ -314,7 +384,7 @@ class QERNEL(hk.Module):
             log_psi = log_psi_from_orbitals(orbitals(h, positions), output)
         if config.use_jastrow:
             jastrow = Jastrow(
-                n_up, n_down, hilbert.supercell, self.cusp_coupling,
+                n_up, n_down, hilbert.supercell, cusp_coupling=self.cusp_coupling,
                 length=None if hilbert.is_periodic else self.length_scale,
                 n_smooth=config.jastrow_smooth, name="jastrow",
             )
@@ -327,14 +397,15 @@ def _first_given(*values):
     return float(next(v for v in values if v is not None))
 
 
+@positional_deprecated("parameter_scale", "with_aux")
 def make_qernel(
     config: QERNELConfig,
-    system,
-    parameter_space=None,
-    parameter_scale=None,
-    with_aux: bool = False,
+    system: Any,
+    parameter_space: Any = None,
     *,
-    parameter_center=None,
+    parameter_scale: ArrayLike | None = None,
+    with_aux: bool = False,
+    parameter_center: ArrayLike | None = None,
 ) -> hk.Transformed:
     """Build the QERNEL model for a Hamiltonian and the parameter space its chains carry.
 
@@ -354,7 +425,8 @@ def make_qernel(
             names equal the Hamiltonian's carried parameters (None only if it carries none).
             With an ``ElectronHilbert``: the (P,) ``parameter_center`` (positional, as before).
         parameter_scale, parameter_center: (P,) normalisation in user units for the
-            ``ElectronHilbert`` path only (defaults 1 and 0).
+            ``ElectronHilbert`` path only (defaults 1 and 0); keyword-only (a positional
+            ``parameter_scale`` or ``with_aux`` still works, with a ``DeprecationWarning``).
         with_aux: return ``(log_psi, aux)`` (router outputs per block) instead of ``log_psi``;
             the parameters are identical to the ``with_aux=False`` model. With ``config.spin_flip``
             the ``aux`` is that of the unflipped evaluation.
@@ -379,7 +451,7 @@ def make_qernel(
             raise ValueError(f"QERNELConfig.spin_flip = {config.spin_flip}: {error}; set spin_flip = 0") from None
 
     def forward(x):
-        log_psi, aux = QERNEL(config, hilbert, center, scale, **physics)(x)
+        log_psi, aux = QERNEL(config, hilbert, parameter_center=center, parameter_scale=scale, **physics)(x)
         return (log_psi, aux) if with_aux else log_psi
 
     if not config.spin_flip:
@@ -396,24 +468,27 @@ def make_qernel(
     return hk.transform(symmetric_forward)
 
 
+@positional_deprecated("parameter_scale")
 def make_plain_transformer(
-    config: QERNELConfig,
-    system,
-    parameter_space=None,
-    parameter_scale=None,
+    config: PlainTransformerConfig | QERNELConfig,
+    system: Any,
+    parameter_space: Any = None,
     *,
-    parameter_center=None,
+    parameter_scale: ArrayLike | None = None,
+    parameter_center: ArrayLike | None = None,
 ) -> hk.Transformed:
     """Ablation baseline: the same transformer with FiLM replaced by appending ``p_hat`` to every
     input token, a dense FFN (hidden ``config.expert_hidden``) and full multi-head attention.
-    Arguments as :func:`make_qernel`."""
-    with warnings.catch_warnings():  # the deprecated physics fields were warned about already
-        warnings.simplefilter("ignore", DeprecationWarning)
-        plain = config.replace(
-            use_film=False, concat_parameters=True, num_experts=1, top_k=1, routing="parameters",
-            num_kv_heads=config.num_heads,
-        )
-    return make_qernel(plain, system, parameter_space, parameter_scale, parameter_center=parameter_center)
+
+    ``config`` is a :class:`PlainTransformerConfig`, or a :class:`QERNELConfig` whose FiLM, MoE
+    and GQA fields are overridden (as before). Other arguments as :func:`make_qernel`."""
+    if isinstance(config, PlainTransformerConfig):
+        plain = config.qernel_config()
+    else:
+        with warnings.catch_warnings():  # the deprecated physics fields were warned about already
+            warnings.simplefilter("ignore", DeprecationWarning)
+            plain = config.replace(**_PLAIN_OVERRIDES, num_kv_heads=config.num_heads)
+    return make_qernel(plain, system, parameter_space, parameter_scale=parameter_scale, parameter_center=parameter_center)
 
 
 def count_parameters(params) -> int:

@@ -21,20 +21,24 @@ baseline ignores the carried Hamiltonian parameters.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import haiku as hk
 import jax.numpy as jnp
 import numpy as np
 
+from qernel._shim import REMOVAL_VERSION
 from qernel.geometry.hilbert import ElectronHilbert
+from qernel.types import ArrayLike
 
 from .jastrow import Jastrow
 from .orbitals import log_psi_from_orbitals, plane_wave_kpoints, real_plane_wave_basis, reciprocal_lattice_vectors
 from .system import resolve_system
 
-__all__ = ["make_slater_jastrow", "SlaterJastrowConfig", "oscillator_exponents", "slater_basis", "bloch_coefficients"]
+__all__ = ["make_slater_jastrow", "SlaterJastrow", "SlaterJastrowConfig", "oscillator_exponents", "slater_basis", "bloch_coefficients"]
 
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
@@ -169,71 +173,99 @@ def bloch_coefficients(orbitals: Mapping[str, object], supercell, tolerance: flo
     return result, n_basis
 
 
-def make_slater_jastrow(
-    system,
-    cusp_coupling: float | None = None,
-    n_basis: int | None = None,
-    complex_output: bool = True,
-    dtype: str = "float64",
-    orbital_coefficients: Mapping[str, np.ndarray] | None = None,
-    jastrow_smooth: int = 8,
-    length_scale: float | None = None,
-    log_abs_only: bool = False,
-    twist=None,
-) -> hk.Transformed:
-    """Build the Slater-Jastrow baseline.
+class SlaterJastrow(hk.Module):
+    """The Slater-Jastrow baseline as a Haiku module: ``SlaterJastrow(config, hilbert, ...)(x)``.
+
+    Call with samples ``x`` (..., 2N + P); returns ``log psi`` (...,) (complex, or real
+    ``log|psi|`` with ``config.log_abs_only``); the carried parameters are ignored.
+    :func:`make_slater_jastrow` wraps it for NetKet.
+
+    The module is *transparent* (:func:`haiku.transparent`): its parameters live where it is
+    called, ``~/coefficients_<spin>_<real|imag>`` (M coefficients per orbital) and ``jastrow/...``
+    at the top level of a model, the tree of the baseline before it became a module (checkpoints
+    keep loading).
 
     Args:
-        system: a Hamiltonian (its ``hilbert``, ``cusp_coupling`` and ``length_scale`` are used,
-            see :mod:`qernel.ansatz.system`), or an :class:`ElectronHilbert` (electrons, spin
-            sector and cell; open boundaries: oscillator basis).
-        cusp_coupling: Coulomb coupling kappa (internal units) for the Jastrow cusps; 0 gives
-            an exact Slater determinant at initialisation. None: the Hamiltonian's, or 0 for an
-            ``ElectronHilbert``.
-        n_basis: basis functions per spin (default: ``n_sigma``, i.e. fixed orbitals up to a
-            learnable rotation); must be >= max(n_up, n_down).
-        complex_output: complex coefficients and basis (log psi complex); else real.
-        dtype: ``"float32"`` or ``"float64"``.
-        orbital_coefficients: optional initial coefficients ``{"up": (n_up, M), "down":
-            (n_down, M)}`` (complex allowed when ``complex_output``) in the basis order of
-            :func:`slater_basis`.
-        jastrow_smooth: smooth Jastrow functions per spin channel (zero at init).
-        length_scale: oscillator length of the open-boundary basis (None: the Hamiltonian's,
-            or 1 for an ``ElectronHilbert``).
-        log_abs_only: with real orbitals return the real ``log|psi|`` (see :mod:`qernel.ansatz.qernel`).
-        twist: boundary twist for complex plane waves.
-
-    Returns:
-        ``hk.Transformed``: ``apply(params, None, x (..., 2N + P)) -> log psi (...,)``.
+        config: the baseline's settings (its ``cusp_coupling``/``length_scale`` are ignored here:
+            the builder resolves them into the arguments below).
+        hilbert: electrons, spin sector and cell.
+        cusp_coupling: Coulomb coupling kappa (internal units) of the Jastrow cusps (>= 0).
+        length_scale: oscillator length of the open-boundary basis (internal units, > 0).
+        orbital_coefficients: initial coefficients ``{"up": (n_up, M), "down": (n_down, M)}`` in
+            the order of :func:`slater_basis` (default ``[1 | 0]``: the M lowest basis functions).
+        name: Haiku module name (unused by the parameter tree, see above).
     """
-    # the baseline is not conditioned on the carried parameters: no parameter space is needed
-    hilbert = system if isinstance(system, ElectronHilbert) else None
-    physics = {}
-    if hilbert is None:
-        hilbert, _, _, physics = resolve_system(system, conditioned=False, who="make_slater_jastrow")
-    cusp_coupling = float(next(v for v in (cusp_coupling, physics.get("cusp_coupling"), 0.0) if v is not None))
-    length_scale = float(next(v for v in (length_scale, physics.get("length_scale"), 1.0) if v is not None))
+
+    def __init__(
+        self,
+        config: SlaterJastrowConfig,
+        hilbert: ElectronHilbert,
+        *,
+        cusp_coupling: float = 0.0,
+        length_scale: float = 1.0,
+        orbital_coefficients: Mapping[str, ArrayLike] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.n_basis, self.initial = _checked(config, hilbert, cusp_coupling, length_scale, orbital_coefficients)
+        self.config, self.hilbert = config, hilbert
+        self.cusp_coupling, self.length_scale = float(cusp_coupling), float(length_scale)
+        self.basis = slater_basis(hilbert, self.n_basis, config.complex_output, self.length_scale, config.twist)
+        self.spins = (("up", 0, hilbert.n_up), ("down", hilbert.n_up, hilbert.n_down))
+
+    @hk.transparent
+    def __call__(self, x: ArrayLike) -> jnp.ndarray:
+        config, hilbert = self.config, self.hilbert
+        dtype = _DTYPES[config.dtype]
+        x = jnp.asarray(x)
+        if x.shape[-1] != hilbert.size:
+            raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
+        batch_shape = x.shape[:-1]
+        x = x.reshape(-1, hilbert.size).astype(dtype)
+        positions, _ = hilbert.split(x)
+        blocks = []
+        for spin, start, n in self.spins:
+            if n == 0:
+                continue
+            c0 = self.initial[spin]
+            c = hk.get_parameter(f"coefficients_{spin}_real", c0.shape, dtype, init=lambda s, d, c0=c0: jnp.asarray(c0.real, d))
+            if config.complex_output:
+                c = c + 1j * hk.get_parameter(
+                    f"coefficients_{spin}_imag", c0.shape, dtype, init=lambda s, d, c0=c0: jnp.asarray(np.imag(c0), d)
+                )
+            b = self.basis(positions[:, start : start + n])  # (B, n, M)
+            blocks.append((b @ c.T)[:, None])  # (B, 1, n_elec, n_orb)
+        log_psi = log_psi_from_orbitals(blocks, "log_abs" if config.log_abs_only else "complex")
+        jastrow = Jastrow(
+            hilbert.n_up, hilbert.n_down, hilbert.supercell, cusp_coupling=self.cusp_coupling,
+            length=None if hilbert.is_periodic else self.length_scale, n_smooth=config.jastrow_smooth,
+        )
+        log_psi = log_psi + jastrow(positions)
+        return log_psi.reshape(batch_shape)
+
+
+def _checked(config, hilbert, cusp_coupling, length_scale, given) -> tuple[int, dict[str, np.ndarray]]:
+    """Validate the arguments of :class:`SlaterJastrow`; ``(n_basis, initial)`` with ``initial``
+    the ``{spin: (n_sigma, n_basis)}`` coefficients: ``given`` (validated) or ``[1 | 0]``."""
+    if not isinstance(config, SlaterJastrowConfig):
+        raise TypeError(f"config must be a SlaterJastrowConfig, got {type(config).__name__}")
+    if not isinstance(hilbert, ElectronHilbert):
+        raise TypeError(f"hilbert must be a qernel ElectronHilbert, got {type(hilbert).__name__}")
     if not cusp_coupling >= 0:
         raise ValueError(f"cusp_coupling must be >= 0, got {cusp_coupling}")
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got {dtype!r}")
-    if log_abs_only and complex_output:
-        raise ValueError("log_abs_only=True needs complex_output=False")
     if not length_scale > 0:
         raise ValueError(f"length_scale must be > 0, got {length_scale}")
     n_max = max(hilbert.n_up, hilbert.n_down)
-    n_basis = n_max if n_basis is None else int(n_basis)
+    n_basis = n_max if config.n_basis is None else int(config.n_basis)
     if n_basis < n_max:
         raise ValueError(f"n_basis must be >= max(n_up, n_down) = {n_max}, got {n_basis}")
-    basis_fn = slater_basis(hilbert, n_basis, complex_output, length_scale, twist)
-    jdtype = _DTYPES[dtype]
-    spins = (("up", 0, hilbert.n_up), ("down", hilbert.n_up, hilbert.n_down))
+    complex_output = config.complex_output
     initial = {}
-    for spin, _, n in spins:
+    for spin, n in (("up", hilbert.n_up), ("down", hilbert.n_down)):
         if n == 0:
             continue
-        if orbital_coefficients is not None and spin in orbital_coefficients:
-            c = np.asarray(orbital_coefficients[spin])
+        if given is not None and spin in given:
+            c = np.asarray(given[spin])
             if c.shape != (n, n_basis):
                 raise ValueError(f"orbital_coefficients[{spin!r}] must have shape ({n}, {n_basis}), got {c.shape}")
             if np.iscomplexobj(c) and not complex_output and np.any(c.imag != 0):
@@ -241,32 +273,96 @@ def make_slater_jastrow(
         else:
             c = np.eye(n, n_basis)
         initial[spin] = c
+    return n_basis, initial
+
+
+#: the options of the legacy call ``make_slater_jastrow(system, ...)``, in their old positional order
+_LEGACY_OPTIONS = ("cusp_coupling", "n_basis", "complex_output", "dtype", "orbital_coefficients", "jastrow_smooth",
+                   "length_scale", "log_abs_only", "twist")
+
+
+def make_slater_jastrow(
+    config: SlaterJastrowConfig | Any,
+    system: Any = None,
+    parameter_space: Any = None,
+    *,
+    orbital_coefficients: Mapping[str, ArrayLike] | None = None,
+    **legacy_options: Any,
+) -> hk.Transformed:
+    """Build the Slater-Jastrow baseline, as :func:`~qernel.ansatz.make_qernel` builds QERNEL.
+
+    ``make_slater_jastrow(SlaterJastrowConfig(...), hamiltonian, parameter_space)`` takes the
+    Jastrow cusps from ``hamiltonian.cusp_coupling`` and the open-boundary basis length from
+    ``hamiltonian.length_scale`` unless the config overrides them. The baseline is not conditioned
+    on the carried parameters: ``parameter_space`` is optional and only checked against the
+    Hamiltonian's carried names.
+
+    Args:
+        config: the baseline's settings.
+        system: a Hamiltonian (its ``hilbert``, ``cusp_coupling`` and ``length_scale`` are used,
+            see :mod:`qernel.ansatz.system`), or an :class:`ElectronHilbert` (electrons, spin
+            sector and cell; then cusp coupling 0 and length 1 unless ``config`` sets them).
+        parameter_space: the chains' parameter space (optional; its names must match the
+            Hamiltonian's carried parameters).
+        orbital_coefficients: optional initial coefficients ``{"up": (n_up, M), "down":
+            (n_down, M)}`` (complex allowed when ``config.complex_output``) in the basis order of
+            :func:`slater_basis`, e.g. from :func:`bloch_coefficients`.
+        legacy_options: *deprecated* form ``make_slater_jastrow(system, cusp_coupling=...,
+            n_basis=..., ...)`` (the system first, the fields of :class:`SlaterJastrowConfig` as
+            keywords or in their old positional order): still builds the same model, with a
+            ``DeprecationWarning``.
+
+    Returns:
+        ``hk.Transformed``: ``apply(params, None, x (..., 2N + P)) -> log psi (...,)``.
+    """
+    if not isinstance(config, SlaterJastrowConfig):
+        return _legacy_make_slater_jastrow(config, system, parameter_space, orbital_coefficients, legacy_options)
+    if legacy_options:
+        raise TypeError(f"make_slater_jastrow: with a SlaterJastrowConfig, set {sorted(legacy_options)} in the config")
+    if system is None:
+        raise TypeError("make_slater_jastrow: missing the system (a Hamiltonian or an ElectronHilbert)")
+    if isinstance(system, ElectronHilbert):
+        hilbert, physics = system, {}
+        if parameter_space is not None:
+            parameter_space.check_hilbert(hilbert)
+    else:
+        hilbert, _, _, physics = resolve_system(system, parameter_space, conditioned=False, who="make_slater_jastrow")
+    cusp_coupling = _first_given(config.cusp_coupling, physics.get("cusp_coupling"), 0.0)
+    length_scale = _first_given(config.length_scale, physics.get("length_scale"), 1.0)
+    _checked(config, hilbert, cusp_coupling, length_scale, orbital_coefficients)  # validate before tracing
 
     def forward(x):
-        x = jnp.asarray(x)
-        if x.shape[-1] != hilbert.size:
-            raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
-        batch_shape = x.shape[:-1]
-        x = x.reshape(-1, hilbert.size).astype(jdtype)
-        positions, _ = hilbert.split(x)
-        blocks = []
-        for spin, start, n in spins:
-            if n == 0:
-                continue
-            c0 = initial[spin]
-            c = hk.get_parameter(f"coefficients_{spin}_real", c0.shape, jdtype, init=lambda s, d, c0=c0: jnp.asarray(c0.real, d))
-            if complex_output:
-                c = c + 1j * hk.get_parameter(
-                    f"coefficients_{spin}_imag", c0.shape, jdtype, init=lambda s, d, c0=c0: jnp.asarray(np.imag(c0), d)
-                )
-            b = basis_fn(positions[:, start : start + n])  # (B, n, M)
-            blocks.append((b @ c.T)[:, None])  # (B, 1, n_elec, n_orb)
-        log_psi = log_psi_from_orbitals(blocks, "log_abs" if log_abs_only else "complex")
-        jastrow = Jastrow(
-            hilbert.n_up, hilbert.n_down, hilbert.supercell, cusp_coupling,
-            length=None if hilbert.is_periodic else length_scale, n_smooth=jastrow_smooth,
-        )
-        log_psi = log_psi + jastrow(positions)
-        return log_psi.reshape(batch_shape)
+        return SlaterJastrow(config, hilbert, cusp_coupling=cusp_coupling, length_scale=length_scale,
+                             orbital_coefficients=orbital_coefficients)(x)
 
     return hk.transform(forward)
+
+
+def _first_given(*values) -> float:
+    return float(next(v for v in values if v is not None))
+
+
+def _legacy_make_slater_jastrow(system: Any, *rest: Any) -> hk.Transformed:
+    """``make_slater_jastrow(system, cusp_coupling=None, n_basis=None, ...)``: the old form."""
+    second, third, orbital_coefficients, options = rest
+    options = dict(options)
+    for name, value in zip(_LEGACY_OPTIONS, (second, third)):  # old positions: (cusp_coupling, n_basis)
+        if value is None:
+            continue
+        if name in options:
+            raise TypeError(f"make_slater_jastrow() got multiple values for argument {name!r}")
+        options[name] = value
+    unknown = sorted(set(options) - set(_LEGACY_OPTIONS))
+    if unknown:
+        raise TypeError(f"make_slater_jastrow() got unexpected keyword arguments {unknown}")
+    if "orbital_coefficients" in options:
+        orbital_coefficients = options.pop("orbital_coefficients")
+    warnings.warn(
+        "qernel.ansatz.make_slater_jastrow(system, ...) with the options as arguments is deprecated and will be "
+        f"removed in qernel {REMOVAL_VERSION}: use make_slater_jastrow(SlaterJastrowConfig(...), system)",
+        DeprecationWarning, stacklevel=3,
+    )
+    if "twist" in options and options["twist"] is not None:
+        options["twist"] = tuple(options["twist"])
+    config = SlaterJastrowConfig(**options)
+    return make_slater_jastrow(config, system, orbital_coefficients=orbital_coefficients)

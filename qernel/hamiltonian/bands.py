@@ -14,7 +14,7 @@ basis ``|k + G>`` (``G`` in the moiré reciprocal lattice, ``|G| <= cutoff |g_1|
 
 The same ``G`` set is used for every ``k`` (it is C6- and inversion-symmetric, so the symmetry
 degeneracies of the exact spectrum survive the truncation); ``k`` is folded into the first
-Brillouin zone before diagonalising, which changes no energy and keeps the basis centred.
+Brillouin zone before diagonalising, which changes no energy and keeps the basis centered.
 
 Everything here is NumPy (reference calculations), except :class:`BlochOrbitals` and
 :func:`slater_log_amplitude`, which are ``jax.numpy`` so that the non-interacting Slater
@@ -276,7 +276,7 @@ def high_symmetry_points(a_M: float) -> dict[str, np.ndarray]:
 
     With ``b_1, b_2`` the reciprocal vectors of ``triangular_lattice(a_M)``:
     ``K = (2 b_1 + b_2) / 3 = (4 pi / (3 a_M)) (1, 0)`` (a zone corner), ``K' = -K``,
-    ``M = (b_1 + b_2) / 2 = (pi / a_M) (1, 1/sqrt(3))`` (the edge centre adjacent to K).
+    ``M = (b_1 + b_2) / 2 = (pi / a_M) (1, 1/sqrt(3))`` (the edge center adjacent to K).
     """
     a_M = _check_positive(a_M, "a_M")
     b1, b2 = triangular_lattice(a_M).reciprocal_vectors

@@ -1,10 +1,10 @@
 """Warn once when a stock NetKet driver trains on chains that carry several parameter values.
 
-NetKet's ``VMC`` and ``VMC_SR`` centre local energies and log-derivatives over the whole batch.
+NetKet's ``VMC`` and ``VMC_SR`` center local energies and log-derivatives over the whole batch.
 On chains that carry more than one Hamiltonian parameter value that gradient is biased by
 ``sum_g w_g (E_g - E)(<O>_g - <O>)`` (:mod:`qernel.training.gradient`);
-:class:`qernel.training.FoundationVMC` centres within each value's group. qernel's operators
-register their NetKet kernel arguments here and, when a driver without per-group centring is
+:class:`qernel.training.FoundationVMC` centers within each value's group. qernel's operators
+register their NetKet kernel arguments here and, when a driver without per-group centering is
 on the call stack and the sampler's parameter space has more than one group, warn once per
 process. Measurements outside a driver (``vstate.expect``, :mod:`qernel.streaming`) do not warn.
 """
@@ -47,7 +47,7 @@ def _calling_driver():
 
 
 def warn_if_stock_driver(vstate: MCState) -> None:
-    """Warn (once per process) if a driver that centres over the whole batch uses ``vstate``
+    """Warn (once per process) if a driver that centers over the whole batch uses ``vstate``
     while its chains carry more than one parameter value."""
     global _warned
     if _warned:
@@ -56,13 +56,13 @@ def warn_if_stock_driver(vstate: MCState) -> None:
     if space is None or getattr(space, "n_groups", 1) <= 1:
         return
     driver = _calling_driver()
-    if driver is None or getattr(driver, "centres_within_groups", False):
+    if driver is None or getattr(driver, "centers_within_groups", getattr(driver, "centres_within_groups", False)):
         return
     _warned = True
     warnings.warn(
-        f"{type(driver).__name__} centres the gradient over all chains, but they carry {space.n_groups} "
+        f"{type(driver).__name__} centers the gradient over all chains, but they carry {space.n_groups} "
         "Hamiltonian parameter values: the gradient is biased; use qernel.training.FoundationVMC, which "
-        "centres within each value's group",
+        "centers within each value's group",
         StockDriverWarning,
         stacklevel=3,
     )

@@ -78,7 +78,7 @@ def _lattice_matrix(lattice_vectors) -> np.ndarray:
 def _reduce_basis(vectors: np.ndarray) -> np.ndarray:
     """Lagrange-Gauss reduced basis of the same lattice: |b1| <= |b2|, |b1.b2| <= |b1|^2 / 2.
 
-    The centred parallelogram of a reduced basis is compact, which keeps the set of real-space
+    The centered parallelogram of a reduced basis is compact, which keeps the set of real-space
     shifts small for any (also strongly skewed) input cell.
     """
     b1, b2 = vectors[0].copy(), vectors[1].copy()
@@ -156,7 +156,7 @@ class EwaldSum:
         r_cut = x_cut / alpha
         g_cut = 2.0 * alpha * x_cut
 
-        # Real space: after reduction into the centred parallelogram P of the reduced basis, a pair
+        # Real space: after reduction into the centered parallelogram P of the reduced basis, a pair
         # displacement d needs every shift L with |d + L| <= r_cut, i.e. dist(-L, P) <= r_cut.
         # Bound on |m_i| from |L| <= r_cut + diameter: m_i = L . b_i / 2 pi, |b_1| = 2 pi |a_2| / A.
         reach = r_cut + 0.5 * max(np.linalg.norm(basis[0] + basis[1]), np.linalg.norm(basis[0] - basis[1]))
@@ -223,7 +223,7 @@ class EwaldSum:
 
     # -- JAX ------------------------------------------------------------------------------------
     def _reduce(self, displacements):
-        """Displacements (..., 2) mapped into the centred parallelogram of the reduced basis."""
+        """Displacements (..., 2) mapped into the centered parallelogram of the reduced basis."""
         dtype = displacements.dtype
         fractional = displacements @ jnp.asarray(self._inverse, dtype)
         return (fractional - jnp.round(fractional)) @ jnp.asarray(self._basis, dtype)

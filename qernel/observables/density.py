@@ -14,6 +14,7 @@ Memory: per-sample counts of ``bin_chunk`` bins at a time are kept, i.e.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,16 +83,28 @@ class DensityMap:
         return int(self.density.shape[0])
 
     @property
-    def fractional_centres(self) -> np.ndarray:
-        """(n_bins,) fractional coordinate of the bin centres along each supercell vector."""
+    def fractional_centers(self) -> np.ndarray:
+        """(n_bins,) fractional coordinate of the bin centers along each supercell vector."""
         return (np.arange(self.n_bins) + 0.5) / self.n_bins
 
     @property
-    def cartesian_centres(self) -> np.ndarray:
-        """(n_bins, n_bins, 2) Cartesian bin centres (internal length units)."""
-        s = self.fractional_centres
+    def cartesian_centers(self) -> np.ndarray:
+        """(n_bins, n_bins, 2) Cartesian bin centers (internal length units)."""
+        s = self.fractional_centers
         grid = np.stack(np.meshgrid(s, s, indexing="ij"), axis=-1)
         return grid @ self.supercell_vectors
+
+    @property
+    def fractional_centres(self) -> np.ndarray:
+        """Deprecated spelling of :attr:`fractional_centers`."""
+        _warn_spelling("fractional_centres", "fractional_centers")
+        return self.fractional_centers
+
+    @property
+    def cartesian_centres(self) -> np.ndarray:
+        """Deprecated spelling of :attr:`cartesian_centers`."""
+        _warn_spelling("cartesian_centres", "cartesian_centers")
+        return self.cartesian_centers
 
     @property
     def contrast(self) -> float:
@@ -217,3 +230,8 @@ def density_samples(samples, hamiltonian, *, n_bins: int = 24, spin: str | None 
 def measure_density_map(vstate, hamiltonian, **options) -> dict[tuple[float, ...], DensityMap]:
     """:func:`density_map` of ``vstate.samples`` with the groups of its sampler."""
     return density_map(vstate.samples, hamiltonian, groups=groups_from_state(vstate, hamiltonian), **options)
+
+
+def _warn_spelling(old: str, new: str) -> None:
+    warnings.warn(f"qernel.observables.DensityMap.{old} is deprecated and will be removed in qernel 0.3.0: "
+                  f"use DensityMap.{new}", DeprecationWarning, stacklevel=3)

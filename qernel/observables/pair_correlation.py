@@ -76,7 +76,7 @@ class PairCorrelation:
 
     @property
     def r(self) -> np.ndarray:
-        """(n_bins,) bin centres."""
+        """(n_bins,) bin centers."""
         return 0.5 * (self.r_edges[1:] + self.r_edges[:-1])
 
     def to_dict(self) -> dict[str, Any]:

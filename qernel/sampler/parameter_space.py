@@ -11,7 +11,7 @@ space decides which rows the chains get:
   random (and re-drawn whenever the training driver asks for it).
 
 **Groups.** Chains that carry the same row form a *group*; energies and log-derivatives are
-centred within each group and MCMC step sizes are adapted per group. Every space has a fixed
+centered within each group and MCMC step sizes are adapted per group. Every space has a fixed
 number of groups ``n_groups`` (``n_points`` for finite spaces, ``n_groups`` for random ones)
 and a jit-able :meth:`ParameterSpace.group_ids` mapping parameter rows to group indices
 ``0 .. n_groups - 1``: the index of the grid point for finite spaces; for random spaces the
@@ -34,10 +34,13 @@ from __future__ import annotations
 import abc
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ..types import Array, ArrayLike, DType, PRNGKey
 
 __all__ = ["ParameterSpace", "ParameterList", "ParameterGrid", "UniformRange", "no_parameters"]
 
@@ -72,7 +75,7 @@ class ParameterSpace(abc.ABC):
     NetKet sampler rules).
     """
 
-    def __init__(self, names, center, scale, n_groups: int) -> None:
+    def __init__(self, names: Sequence[str] | str, center: ArrayLike, scale: ArrayLike, n_groups: int) -> None:
         self._names = _names(names)
         P = len(self._names)
         self._center = tuple(_finite_vector(center, "center", P).tolist())
@@ -102,7 +105,7 @@ class ParameterSpace(abc.ABC):
 
     @property
     def center(self) -> np.ndarray:
-        """(P,) centre subtracted by :meth:`normalize` (user units)."""
+        """(P,) center subtracted by :meth:`normalize` (user units)."""
         return np.array(self._center, dtype=float)
 
     @property
@@ -116,24 +119,24 @@ class ParameterSpace(abc.ABC):
         """True if :meth:`draw_group_values` depends on the key (values can be re-drawn)."""
 
     # -- values -----------------------------------------------------------------------------
-    def normalize(self, values):
+    def normalize(self, values: ArrayLike) -> Array:
         """Normalised parameters ``(p - center) / scale`` the network sees; shape (..., P)."""
         dtype = jnp.result_type(values, float)
         return (values - jnp.asarray(self._center, dtype)) / jnp.asarray(self._scale, dtype)
 
     @abc.abstractmethod
-    def draw_group_values(self, key: jax.Array | None, dtype=float) -> jax.Array:
+    def draw_group_values(self, key: PRNGKey | None, dtype: DType = float) -> Array:
         """The parameter row of every group, shape (n_groups, P), user units."""
 
     @abc.abstractmethod
-    def group_ids(self, values) -> jax.Array:
+    def group_ids(self, values: ArrayLike) -> Array:
         """Group index (int32, shape (...)) of parameter rows ``values`` (..., P); jit-able."""
 
     @abc.abstractmethod
-    def check_values(self, values) -> None:
+    def check_values(self, values: ArrayLike) -> None:
         """Raise ValueError unless the rows ``values`` (n, P) belong to this space."""
 
-    def assign(self, n_chains: int, key: jax.Array | None = None, dtype=float) -> tuple[jax.Array, jax.Array]:
+    def assign(self, n_chains: int, key: PRNGKey | None = None, dtype: DType = float) -> tuple[Array, Array]:
         """Parameter rows and group indices of ``n_chains`` chains (round-robin over groups).
 
         Args:
@@ -161,7 +164,7 @@ class ParameterSpace(abc.ABC):
                 f"e.g. use n_chains={self._n_groups * max(1, round(n_chains / self._n_groups))}"
             )
 
-    def check_hilbert(self, hilbert) -> None:
+    def check_hilbert(self, hilbert: Any) -> None:
         """Raise ValueError unless ``hilbert.parameter_names`` equals :attr:`names` (same order)."""
         hilbert_names = tuple(getattr(hilbert, "parameter_names", ()))
         if hilbert_names != self._names:
@@ -191,7 +194,10 @@ class ParameterList(ParameterSpace):
             per parameter (scale 1 where all points share one value).
     """
 
-    def __init__(self, points, names, *, center=None, scale=None) -> None:
+    def __init__(
+        self, points: ArrayLike, names: Sequence[str] | str, *, center: ArrayLike | None = None,
+        scale: ArrayLike | None = None,
+    ) -> None:
         names = _names(names)
         array = np.asarray(points, dtype=float)
         if array.ndim == 1 and len(names) == 1:
@@ -223,10 +229,10 @@ class ParameterList(ParameterSpace):
     def is_random(self) -> bool:
         return False
 
-    def draw_group_values(self, key=None, dtype=float):
+    def draw_group_values(self, key: PRNGKey | None = None, dtype: DType = float) -> Array:
         return jnp.asarray(self.points, dtype=dtype)
 
-    def group_ids(self, values):
+    def group_ids(self, values: ArrayLike) -> Array:
         """Index of the nearest point (in normalised units) for each row of ``values`` (..., P)."""
         values = jnp.asarray(values)
         if self.n_parameters == 0 or self.n_groups == 1:
@@ -235,7 +241,7 @@ class ParameterList(ParameterSpace):
         distance = jnp.sum((self.normalize(values)[..., None, :] - points) ** 2, axis=-1)
         return jnp.argmin(distance, axis=-1).astype(jnp.int32)
 
-    def check_values(self, values) -> None:
+    def check_values(self, values: ArrayLike) -> None:
         values = np.asarray(values, dtype=float).reshape(-1, self.n_parameters)
         if not np.all(np.isfinite(values)):
             raise ValueError("parameter values must be finite")
@@ -268,7 +274,10 @@ class ParameterGrid(ParameterList):
         center, scale: normalisation (see :class:`ParameterList`).
     """
 
-    def __init__(self, values, names, *, center=None, scale=None) -> None:
+    def __init__(
+        self, values: Sequence[ArrayLike] | ArrayLike, names: Sequence[str] | str, *,
+        center: ArrayLike | None = None, scale: ArrayLike | None = None,
+    ) -> None:
         names = _names(names)
         if len(names) == 1 and len(values) > 0 and np.ndim(values[0]) == 0:
             values = [values]
@@ -302,7 +311,7 @@ class UniformRange(ParameterSpace):
     """Parameter values drawn uniformly from the box ``[low, high]^P``, ``n_groups`` at a time.
 
     Each draw picks ``n_groups`` independent points, sorted lexicographically (group ``g`` holds
-    the ``g``-th smallest); chains share values within a group so that energies can be centred
+    the ``g``-th smallest); chains share values within a group so that energies can be centered
     per group. Re-draw with :func:`qernel.sampler.redraw_parameters`.
 
     Args:
@@ -312,7 +321,10 @@ class UniformRange(ParameterSpace):
         center, scale: normalisation; default: ``(low + high) / 2`` and ``(high - low) / 2``.
     """
 
-    def __init__(self, low, high, names, *, n_groups: int, center=None, scale=None) -> None:
+    def __init__(
+        self, low: ArrayLike, high: ArrayLike, names: Sequence[str] | str, *, n_groups: int,
+        center: ArrayLike | None = None, scale: ArrayLike | None = None,
+    ) -> None:
         names = _names(names)
         if not names:
             raise ValueError("UniformRange needs at least one parameter name")
@@ -343,7 +355,7 @@ class UniformRange(ParameterSpace):
     def is_random(self) -> bool:
         return True
 
-    def draw_group_values(self, key, dtype=float):
+    def draw_group_values(self, key: PRNGKey | None, dtype: DType = float) -> Array:
         if key is None:
             raise ValueError("UniformRange needs a JAX PRNG key to draw parameter values")
         dtype = jax.dtypes.canonicalize_dtype(dtype)
@@ -352,7 +364,7 @@ class UniformRange(ParameterSpace):
         # sorted, so that group g keeps the g-th smallest value (and group_ids agrees)
         return jnp.unique(draws, axis=0, size=self.n_groups)
 
-    def group_ids(self, values):
+    def group_ids(self, values: ArrayLike) -> Array:
         """Rank of each row among the distinct rows of ``values`` (lexicographic); jit-able.
 
         ``values`` must contain at most ``n_groups`` distinct rows (true for the chains' values)
@@ -364,7 +376,7 @@ class UniformRange(ParameterSpace):
         _, inverse = jnp.unique(flat, axis=0, size=self.n_groups, return_inverse=True)
         return inverse.reshape(values.shape[:-1]).astype(jnp.int32)
 
-    def check_values(self, values) -> None:
+    def check_values(self, values: ArrayLike) -> None:
         values = np.asarray(values, dtype=float).reshape(-1, self.n_parameters)
         if not np.all(np.isfinite(values)):
             raise ValueError("parameter values must be finite")

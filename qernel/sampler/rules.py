@@ -20,6 +20,7 @@ adaptation. It lives in ``MetropolisSamplerState.rule_state`` and survives ``sam
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +74,7 @@ class ElectronMoveRule(MetropolisRule):
     initial_sigma: float = struct.field(pytree_node=False)
     init_width: float = struct.field(pytree_node=False)
 
-    def __init__(self, parameter_space: ParameterSpace, initial_sigma: float, init_width: float = 1.0):
+    def __init__(self, parameter_space: ParameterSpace, initial_sigma: float, init_width: float = 1.0) -> None:
         if not isinstance(parameter_space, ParameterSpace):
             raise TypeError(f"parameter_space must be a qernel ParameterSpace, got {type(parameter_space).__name__}")
         for name, value in (("initial_sigma", initial_sigma), ("init_width", init_width)):
@@ -84,7 +85,7 @@ class ElectronMoveRule(MetropolisRule):
         self.init_width = float(init_width)
 
     # -- helpers -----------------------------------------------------------------------------
-    def check_hilbert(self, hilbert) -> None:
+    def check_hilbert(self, hilbert: Any) -> None:
         """Raise unless ``hilbert`` is an ElectronHilbert whose parameters match the space."""
         if not isinstance(hilbert, ElectronHilbert):
             raise TypeError(f"{type(self).__name__} needs a qernel ElectronHilbert, got {type(hilbert).__name__}")

@@ -33,6 +33,7 @@ import netket as nk
 import numpy as np
 
 from ..geometry.hilbert import ElectronHilbert
+from ..types import Array, ArrayLike, DType, PRNGKey, VariationalState
 from .parameter_space import ParameterSpace, no_parameters
 from .rules import ElectronMoveRule, GaussianElectronRule, SingleElectronRule
 
@@ -66,7 +67,7 @@ def make_sampler(
     rule: str = "gaussian",
     initial_sigma: float | None = None,
     init_width: float = 1.0,
-    dtype=None,
+    dtype: DType | None = None,
     chunk_size: int | None = None,
     machine_pow: int = 2,
     reset_chains: bool = False,
@@ -125,7 +126,7 @@ def make_sampler(
 # -- access ---------------------------------------------------------------------------------
 
 
-def _rule(sampler) -> ElectronMoveRule:
+def _rule(sampler: nk.sampler.Sampler) -> ElectronMoveRule:
     rule = getattr(sampler, "rule", None)
     if not isinstance(rule, ElectronMoveRule):
         raise TypeError(
@@ -135,20 +136,20 @@ def _rule(sampler) -> ElectronMoveRule:
     return rule
 
 
-def chain_parameters(vstate) -> jax.Array:
+def chain_parameters(vstate: VariationalState) -> Array:
     """(n_chains, P) parameter row each chain carries (user units)."""
     _rule(vstate.sampler)
     return vstate.sampler_state.rule_state.values
 
 
-def chain_group_ids(vstate) -> jax.Array:
+def chain_group_ids(vstate: VariationalState) -> Array:
     """(n_chains,) group index of each chain. Samples ``vstate.samples`` have shape
     (n_chains, chain_length, 2N + P), so sample ``[c, t]`` belongs to group ``chain_group_ids[c]``."""
     _rule(vstate.sampler)
     return vstate.sampler_state.rule_state.group_ids
 
 
-def sample_group_ids(vstate) -> jax.Array:
+def sample_group_ids(vstate: VariationalState) -> Array:
     """(n_chains, chain_length) group index of every sample in ``vstate.samples``.
 
     Prefer this (or :func:`chain_group_ids`) over ``parameter_space.group_ids(hilbert.split(samples)[1])``
@@ -159,7 +160,7 @@ def sample_group_ids(vstate) -> jax.Array:
     return jnp.broadcast_to(groups[:, None], samples.shape[:2])
 
 
-def group_values(vstate) -> jax.Array:
+def group_values(vstate: VariationalState) -> Array:
     """(n_groups, P) parameter row of each group (row of the group's first chain; NaN if empty)."""
     space = _rule(vstate.sampler).parameter_space
     rs = vstate.sampler_state.rule_state
@@ -168,13 +169,13 @@ def group_values(vstate) -> jax.Array:
     return jnp.where(member.any(1)[:, None], rs.values[first], jnp.nan)
 
 
-def step_sizes(vstate) -> jax.Array:
+def step_sizes(vstate: VariationalState) -> Array:
     """(n_chains,) current Gaussian step width of each chain (internal length units)."""
     _rule(vstate.sampler)
     return vstate.sampler_state.rule_state.sigma
 
 
-def set_step_sizes(vstate, sigma) -> None:
+def set_step_sizes(vstate: VariationalState, sigma: ArrayLike) -> None:
     """Set the Gaussian step widths (internal length units, finite, > 0).
 
     ``sigma`` is a scalar (all chains), shape (n_chains,) (per chain) or (n_groups,) (per
@@ -208,7 +209,7 @@ def _group_acceptance(accepted, steps_per_chain, groups, n_groups):
     return jnp.where(tried > 0, accepted_g / jnp.where(tried > 0, tried, 1.0), jnp.nan)
 
 
-def per_group_acceptance(vstate) -> jax.Array:
+def per_group_acceptance(vstate: VariationalState) -> Array:
     """(n_groups,) acceptance of each group since the last ``sampler.reset`` (i.e. over the
     discarded and kept steps of the last ``vstate.sample()``); NaN for a group with no steps."""
     sampler, state = vstate.sampler, vstate.sampler_state
@@ -217,7 +218,7 @@ def per_group_acceptance(vstate) -> jax.Array:
     return _group_acceptance(state.n_accepted_proc, steps, state.rule_state.group_ids, space.n_groups)
 
 
-def acceptance_since_adaptation(sampler, state) -> jax.Array:
+def acceptance_since_adaptation(sampler: nk.sampler.MetropolisSampler, state: nk.sampler.MetropolisSamplerState) -> Array:
     """(n_groups,) acceptance of each group since the last step-size adaptation (NaN if none)."""
     space = _rule(sampler).parameter_space
     rs = state.rule_state
@@ -238,15 +239,15 @@ def _check_adapt_args(target_acceptance, rate, max_factor, sigma_min, sigma_max)
 
 
 def adapted_sampler_state(
-    sampler,
-    state,
+    sampler: nk.sampler.MetropolisSampler,
+    state: nk.sampler.MetropolisSamplerState,
     target_acceptance: float = 0.5,
     *,
     rate: float = 1.0,
     max_factor: float = 2.0,
     sigma_min: float = 1e-6,
     sigma_max: float | None = None,
-):
+) -> tuple[nk.sampler.MetropolisSamplerState, Array]:
     """Pure version of :func:`adapt_step_sizes`: returns ``(new_state, acceptance)``.
 
     Per group g with acceptance ``a_g`` since the last adaptation, every chain's width is
@@ -275,14 +276,14 @@ def adapted_sampler_state(
 
 
 def adapt_step_sizes(
-    vstate,
+    vstate: VariationalState,
     target_acceptance: float = 0.5,
     *,
     rate: float = 1.0,
     max_factor: float = 2.0,
     sigma_min: float = 1e-6,
     sigma_max: float | None = None,
-) -> jax.Array:
+) -> Array:
     """Adapt each group's Gaussian step width toward ``target_acceptance``; returns the
     (n_groups,) acceptance since the previous adaptation that drove the update.
 
@@ -300,7 +301,12 @@ def adapt_step_sizes(
 # -- parameter columns ------------------------------------------------------------------------
 
 
-def sampler_state_with_parameters(sampler, state, values, group_ids=None):
+def sampler_state_with_parameters(
+    sampler: nk.sampler.MetropolisSampler,
+    state: nk.sampler.MetropolisSamplerState,
+    values: ArrayLike,
+    group_ids: Array | None = None,
+) -> nk.sampler.MetropolisSamplerState:
     """Pure version of :func:`set_chain_parameters` (no validation, no thermalisation).
 
     Replaces the parameter columns of ``state.σ`` and the rule state's ``values``/``group_ids``;
@@ -316,7 +322,7 @@ def sampler_state_with_parameters(sampler, state, values, group_ids=None):
     return state.replace(σ=sigma_new, rule_state=rs.replace(values=values, group_ids=group_ids.astype(jnp.int32)))
 
 
-def thermalise(vstate, n_sweeps: int) -> None:
+def thermalise(vstate: VariationalState, n_sweeps: int) -> None:
     """Run ``n_sweeps`` samples (each ``sweep_size`` Metropolis steps) and discard them.
 
     Uses ``vstate.sample`` (which resets the sampler and recomputes ``log_prob``), then drops the
@@ -329,7 +335,7 @@ def thermalise(vstate, n_sweeps: int) -> None:
     vstate.reset()
 
 
-def set_chain_parameters(vstate, values, *, n_sweeps: int = 0) -> None:
+def set_chain_parameters(vstate: VariationalState, values: ArrayLike, *, n_sweeps: int = 0) -> None:
     """Give every chain a new parameter row, then optionally thermalise.
 
     Args:
@@ -357,7 +363,7 @@ def set_chain_parameters(vstate, values, *, n_sweeps: int = 0) -> None:
     thermalise(vstate, n_sweeps)
 
 
-def redraw_parameters(vstate, key: jax.Array, *, n_sweeps: int = 0) -> None:
+def redraw_parameters(vstate: VariationalState, key: PRNGKey, *, n_sweeps: int = 0) -> None:
     """Draw new group values from the (random) parameter space and give them to the chains.
 
     For finite spaces (grid / list) the assignment is deterministic, so this changes nothing but

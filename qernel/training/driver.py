@@ -3,7 +3,7 @@
 Each step: sample all chains (each carries its own Hamiltonian parameters), compute local
 energies with the Hamiltonian's NetKet operator, per-group statistics (energy +- error with
 NetKet's autocorrelation-aware :func:`netket.stats.statistics`, variance, acceptance), the
-per-group centred update direction (:mod:`qernel.training.gradient`: plain gradient, SR or
+per-group centered update direction (:mod:`qernel.training.gradient`: plain gradient, SR or
 MinSR), an optax update, and per-group adaptation of the Metropolis step sizes.
 
 :class:`FoundationVMC` subclasses NetKet's :class:`~netket.driver.AbstractOptimizationDriver`
@@ -52,7 +52,7 @@ from ..sampler import (
 )
 from .callbacks import CheckpointCallback, GroupProgressBar, JsonLinesLog, read_log
 from .checkpoint import check_compatible, load_checkpoint, restore_like, save_checkpoint
-from .gradient import centred_local_energies, foundation_gradient, natural_gradient
+from .gradient import centered_local_energies, foundation_gradient, natural_gradient
 from .signals import TrainingInterrupted, deferred_signals, signalled_anywhere
 
 __all__ = ["FoundationVMC", "NonFiniteError", "TrainingInterrupted", "GroupStats", "read_log"]
@@ -101,13 +101,13 @@ def _update_direction(
     def logpsi(p, x):
         return apply_fun({"params": p, **model_state}, x)
 
-    centred, weights = centred_local_energies(local_energies, group_ids, n_groups, clip_width)
+    centered, weights = centered_local_energies(local_energies, group_ids, n_groups, clip_width)
     if preconditioner is None:
-        return foundation_gradient(logpsi, params, samples, centred, weights, chunk_size)
+        return foundation_gradient(logpsi, params, samples, centered, weights, chunk_size)
     # the regularised solve in float64 also for float32 parameters: O(Ns^3), cheap next to the
     # float32 O(Ns^2 Np) Gram matrix (benchmarks/precision.py measures the difference)
     return natural_gradient(
-        logpsi, params, samples, centred, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size,
+        logpsi, params, samples, centered, weights, group_ids, n_groups, diag_shift, preconditioner, chunk_size,
         momentum, previous, solve_dtype=jax.dtypes.canonicalize_dtype(jnp.float64),
     )
 
@@ -164,8 +164,8 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
     ``run(n_steps, output_dir=..., checkpoint_every=..., progress=...)`` (``n_steps`` the *total*
     number of steps) still works and builds those callbacks; it is deprecated.
 
-    Unlike NetKet's ``VMC``/``VMC_SR``, which centre the local energies and log-derivatives over
-    the whole batch, it centres them within each parameter group (:mod:`qernel.training.gradient`),
+    Unlike NetKet's ``VMC``/``VMC_SR``, which center the local energies and log-derivatives over
+    the whole batch, it centers them within each parameter group (:mod:`qernel.training.gradient`),
     so the direction is the gradient of the mean over groups of each group's own energy.
 
     Args:
@@ -185,7 +185,9 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
         seed: seed of the driver's own randomness (parameter redraws).
     """
 
-    #: marks a driver that centres within parameter groups (qernel's operators warn for others)
+    #: marks a driver that centers within parameter groups (qernel's operators warn for others)
+    centers_within_groups = True
+    #: deprecated British spelling of :attr:`centers_within_groups` (still read by the operators)
     centres_within_groups = True
 
     hamiltonian: Any = struct.field(pytree_node=False, serialize=False)
@@ -335,7 +337,7 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
     def update_direction(self, samples, local_energies):
         """The update direction (pytree like the parameters) fed to the optimizer.
 
-        Plain gradient or (Min)SR natural gradient, centred within the parameter groups of the
+        Plain gradient or (Min)SR natural gradient, centered within the parameter groups of the
         current chains; one jitted call, compiled once per shape (and sharding) of the inputs.
 
         Args:
@@ -366,7 +368,7 @@ class FoundationVMC(nk.driver.AbstractOptimizationDriver):
 
     def compute_loss_and_update(self):
         """NetKet's hook, one step before the update: redraw the parameter values (if due), sample,
-        per-group statistics, per-group step-size adaptation and the per-group centred direction.
+        per-group statistics, per-group step-size adaptation and the per-group centered direction.
 
         Returns:
             ``(loss, direction)``: NetKet ``Stats`` of the mean over groups of the group energies

@@ -1,12 +1,12 @@
-"""Foundation energy gradient and natural gradient (SR / MinSR), centred within parameter groups.
+"""Foundation energy gradient and natural gradient (SR / MinSR), centered within parameter groups.
 
 Notation: ``O_s = d log psi(x_s) / d theta`` (theta real), ``w_s = 1 / (G n_g(s))`` the sample
-weights (every group counts equally), ``dE_s = E_loc(x_s) - E_g(s)`` the local energies centred in
+weights (every group counts equally), ``dE_s = E_loc(x_s) - E_g(s)`` the local energies centered in
 their own group. Then (DESIGN.md section 3)
 
     grad E = sum_g (1/G) grad E_g = 2 Re sum_s w_s conj(O_s - <O>_g(s)) dE_s,
 
-and the natural gradient solves the least-squares problem ``Obar delta ~= dE`` with the centred,
+and the natural gradient solves the least-squares problem ``Obar delta ~= dE`` with the centered,
 weighted Jacobian ``Obar_s = sqrt(w_s) (O_s - <O>_g(s))``, split in real and imaginary parts
 (real parameters):
 
@@ -33,13 +33,14 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .._deprecation import deprecated_alias
 from .groups import center_within_groups, clip_within_groups, group_sample_weights
 
-__all__ = ["centred_jacobian", "centred_local_energies", "foundation_gradient", "natural_gradient"]
+__all__ = ["centered_jacobian", "centered_local_energies", "foundation_gradient", "natural_gradient"]
 
 
-def centred_local_energies(local_energies, group_ids, n_groups: int, clip_width: float | None = 5.0):
-    """Clip per group (gradient only) and centre within groups.
+def centered_local_energies(local_energies, group_ids, n_groups: int, clip_width: float | None = 5.0):
+    """Clip per group (gradient only) and center within groups.
 
     Returns:
         (dE, weights): both (Ns,); ``dE`` has zero weighted mean within every group.
@@ -51,7 +52,7 @@ def centred_local_energies(local_energies, group_ids, n_groups: int, clip_width:
 
 
 def foundation_gradient(
-    logpsi: Callable, params, samples, centred_energies, weights, chunk_size: int | None = None
+    logpsi: Callable, params, samples, centered_energies, weights, chunk_size: int | None = None
 ):
     """Energy gradient ``2 Re sum_s w_s conj(O_s) dE_s`` (pytree like ``params``).
 
@@ -62,11 +63,11 @@ def foundation_gradient(
         logpsi: ``logpsi(params, samples) -> (Ns,)``.
         params: real parameter pytree.
         samples: (Ns, D) samples.
-        centred_energies, weights: from :func:`centred_local_energies`.
+        centered_energies, weights: from :func:`centered_local_energies`.
         chunk_size: back-propagate this many samples at a time (NetKet's ``vjp_chunked``;
             per device when the samples are sharded); None: the whole batch at once.
     """
-    coefficients = jax.lax.stop_gradient(weights * centred_energies)
+    coefficients = jax.lax.stop_gradient(weights * centered_energies)
 
     def per_sample(p, x, c):
         return 2.0 * jnp.real(jnp.conj(logpsi(p, x)) * c)
@@ -81,7 +82,7 @@ def foundation_gradient(
     return jax.grad(lambda p: jnp.sum(per_sample(p, samples, coefficients)))(params)
 
 
-def centred_jacobian(
+def centered_jacobian(
     logpsi: Callable,
     params,
     samples: jax.Array,
@@ -90,7 +91,7 @@ def centred_jacobian(
     weights: jax.Array,
     chunk_size: int | None = None,
 ) -> tuple[list[jax.Array], Callable]:
-    """Per-sample Jacobian ``Obar_s = sqrt(w_s) (O_s - <O>_g(s))``, centred within parameter groups.
+    """Per-sample Jacobian ``Obar_s = sqrt(w_s) (O_s - <O>_g(s))``, centered within parameter groups.
 
     The matrix MinSR/SR solve with (module docstring). Per-sample gradients by ``vmap(grad)``
     over single samples (cost O(Ns) backward passes of one sample each; ``jacrev`` of the
@@ -102,7 +103,7 @@ def centred_jacobian(
         samples: (Ns, D) samples.
         group_ids: (Ns,) integer parameter-group index of each sample, in ``[0, n_groups)``.
         n_groups: number of groups G.
-        weights: (Ns,) sample weights ``w_s`` (:func:`centred_local_energies`).
+        weights: (Ns,) sample weights ``w_s`` (:func:`centered_local_energies`).
         chunk_size: per-sample gradients this many samples at a time; None: all at once.
 
     Returns:
@@ -111,7 +112,7 @@ def centred_jacobian(
         vector back to a pytree like ``params``.
     """
     # Why not netket.jax.jacobian(..., mode="real"/"complex", dense=True) followed by the group
-    # centring: it gives bit-identical blocks (checked on the demo model: 512 samples, 13106
+    # centering: it gives bit-identical blocks (checked on the demo model: 512 samples, 13106
     # parameters, complex log psi) but its "complex" mode returns one (Ns, 2, Np) array that must be
     # split into the Re/Im blocks, and the Jacobian took 1.68 s (min of 6; median 1.93 s) against
     # 1.26 s (median 1.66 s) here, pinned to one shared CPU core: it would slow the step.
@@ -138,7 +139,7 @@ def natural_gradient(
     logpsi: Callable,
     params,
     samples,
-    centred_energies,
+    centered_energies,
     weights,
     group_ids,
     n_groups: int,
@@ -149,7 +150,7 @@ def natural_gradient(
     previous=None,
     solve_dtype=None,
 ):
-    """Natural-gradient direction with per-group centring (see module docstring).
+    """Natural-gradient direction with per-group centering (see module docstring).
 
     Args:
         mode: ``"minsr"`` (solve in sample space, 2Ns x 2Ns), ``"sr"`` (parameter space, Np x Np)
@@ -168,8 +169,8 @@ def natural_gradient(
     """
     if mode not in ("minsr", "sr", "spring"):
         raise ValueError(f"mode must be 'minsr', 'sr' or 'spring', got {mode!r}")
-    blocks, unravel = centred_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size)
-    scaled = jnp.sqrt(weights) * centred_energies
+    blocks, unravel = centered_jacobian(logpsi, params, samples, group_ids, n_groups, weights, chunk_size)
+    scaled = jnp.sqrt(weights) * centered_energies
     rhs_blocks = [jnp.real(scaled)] + ([jnp.imag(scaled)] if len(blocks) == 2 else [])
     J = jnp.concatenate(blocks, axis=0)
     e = jnp.concatenate(rhs_blocks, axis=0).astype(J.dtype)
@@ -189,3 +190,8 @@ def natural_gradient(
     if prev is not None:
         delta = delta + momentum * prev
     return unravel(delta)
+
+
+# British spellings of qernel <= 0.1 (one spelling now: center), kept for one release
+centred_local_energies = deprecated_alias(centered_local_energies, "centred_local_energies", "qernel.training.gradient")
+centred_jacobian = deprecated_alias(centered_jacobian, "centred_jacobian", "qernel.training.gradient")

@@ -1,7 +1,7 @@
 """Statistics within parameter groups.
 
 A *group* is the set of samples that share one value of the carried Hamiltonian parameters.
-Foundation training must centre local energies and log-derivatives within each group, not over
+Foundation training must center local energies and log-derivatives within each group, not over
 the whole batch (DESIGN.md section 3): the objective is the average over groups of each group's
 own energy ``E_g = <psi_g|H_g|psi_g> / <psi_g|psi_g>``.
 
