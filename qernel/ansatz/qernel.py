@@ -460,7 +460,7 @@ def make_qernel(
         return spin_flip_symmetric(hk.transform(forward), hilbert, config.spin_flip)
 
     def symmetric_forward(x):  # one module called twice: the same parameters as without aux
-        module = QERNEL(config, hilbert, center, scale, **physics)
+        module = QERNEL(config, hilbert, parameter_center=center, parameter_scale=scale, **physics)
         log_a, aux = module(x)
         log_b, _ = module(flip_spins(jnp.asarray(x), hilbert.n_up))
         return combine_flipped(log_a, log_b, config.spin_flip), aux
