@@ -132,8 +132,8 @@ def _merge(data: dict, other: dict) -> None:
                 row.pop(f"{name}_skipped", None)
 
 
-def _write(out: Path, data: dict, merge: bool = True) -> None:
-    if merge and out.is_file() and "rows" in data:
+def _write(out: Path, data: dict) -> None:
+    if out.is_file() and "rows" in data:  # a second process may have written rows meanwhile
         _merge(data, json.loads(out.read_text()))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

@@ -163,7 +163,6 @@ class _CoulombOperators:
         v = basis.coulomb_meV(p)
         self.v_pair = v[inverse.reshape(len(q), len(q))]  # v(q_a - q_b)
         self.pair_index = inverse.reshape(len(q), len(q))
-        self.v_exchange = np.ascontiguousarray(self.v_pair.T)  # v(q_c - q_a) with v(0) = 0, (n_pw, n_pw) real
         # minus_d[c, d] = index of q_c - p_d, or n_pw (a zero pad) outside the basis
         minus_d = basis.index_of(q[:, None, :] - p[None, :, :])
         self.minus_d = np.where(minus_d >= 0, minus_d, len(q))
@@ -185,9 +184,10 @@ class _CoulombOperators:
         padded = np.zeros((self.n_pw + 1, self.n_pw + 1), dtype=complex)
         padded[:-1, :-1] = _density_matrix(coefficients)
         diagonals = padded[np.arange(self.n_pw)[:, None], self.minus_d]  # R[c, d] = rho[c, c - d], (n_pw, n_d)
-        # one real product: v is real symmetric, so v @ (Re R | Im R) gives the convolution for all d at once
+        # one real product: v(q_c - q_a) = v_pair[a, c] (v depends on |p| only, so v_pair is symmetric and real),
+        # and v_pair @ (Re R | Im R) gives the convolution for all d at once
         stacked = np.concatenate([diagonals.real, diagonals.imag], axis=1)
-        convolved = self.v_exchange @ stacked
+        convolved = self.v_pair @ stacked
         n_d = diagonals.shape[1]
         convolved = convolved[:, :n_d] + 1j * convolved[:, n_d:]
         return np.take_along_axis(convolved, self.pair_index, axis=1)  # K[a, b] = (v R)[a, index(q_a - q_b)]
