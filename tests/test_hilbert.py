@@ -53,9 +53,19 @@ def test_module_functions_agree_with_the_methods(hilbert):
     np.testing.assert_array_equal(hilbert.join(r, p), join_sample(r, p))
 
 
+def test_flatten_gives_rows_and_the_leading_shape(hilbert):
+    x = np.random.default_rng(2).normal(size=(3, 5, hilbert.size))
+    rows, batch_shape = hilbert.flatten(x)
+    assert rows.shape == (15, hilbert.size) and batch_shape == (3, 5)
+    np.testing.assert_array_equal(rows[7], x[1, 2])
+    np.testing.assert_array_equal(rows.sum(-1).reshape(batch_shape), x.sum(-1))
+
+
 def test_wrong_shapes_are_clear_errors(hilbert):
     with pytest.raises(ValueError, match=r"last dimension 2N \+ P = 8, got shape \(4, 7\)"):
         hilbert.split(np.zeros((4, 7)))
+    with pytest.raises(ValueError, match=r"last dimension 2N \+ P = 8, got shape \(4, 7\)"):
+        hilbert.flatten(np.zeros((4, 7)))
     with pytest.raises(ValueError, match=r"positions must have shape \(\.\.\., N=3, 2\)"):
         hilbert.join(jnp.zeros((4, 2, 2)), jnp.zeros((4, 2)))
     with pytest.raises(ValueError, match="parameters must have last dimension P=2"):

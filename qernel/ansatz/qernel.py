@@ -330,11 +330,8 @@ class QERNEL(hk.Module):
         config, hilbert = self.config, self.hilbert
         dtype = config.jnp_dtype
         n_up, n_down, n = hilbert.n_up, hilbert.n_down, hilbert.n_electrons
-        x = jnp.asarray(x)
-        if x.shape[-1] != hilbert.size:
-            raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
-        batch_shape = x.shape[:-1]
-        x = x.reshape(-1, hilbert.size).astype(dtype)
+        x, batch_shape = hilbert.flatten(jnp.asarray(x))
+        x = x.astype(dtype)
         positions, p = hilbert.split(x)
         p_hat = (p - jnp.asarray(self.center, dtype)) / jnp.asarray(self.scale, dtype)  # (B, P)
         batch = x.shape[0]

@@ -217,11 +217,8 @@ class SlaterJastrow(hk.Module):
     def __call__(self, x: ArrayLike) -> jnp.ndarray:
         config, hilbert = self.config, self.hilbert
         dtype = _DTYPES[config.dtype]
-        x = jnp.asarray(x)
-        if x.shape[-1] != hilbert.size:
-            raise ValueError(f"samples must have last dimension 2N + P = {hilbert.size}, got shape {x.shape}")
-        batch_shape = x.shape[:-1]
-        x = x.reshape(-1, hilbert.size).astype(dtype)
+        x, batch_shape = hilbert.flatten(jnp.asarray(x))
+        x = x.astype(dtype)
         positions, _ = hilbert.split(x)
         blocks = []
         for spin, start, n in self.spins:

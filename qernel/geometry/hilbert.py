@@ -106,6 +106,20 @@ class ElectronHilbert(ContinuousHilbert):
             raise ValueError(f"samples must have last dimension 2N + P = {self.size}, got shape {tuple(x.shape)}")
         return split_sample(x, self.n_electrons)
 
+    def flatten(self, x):
+        """Sample rows of any leading shape as one batch, for models that work on (B, 2N + P).
+
+        Args:
+            x: samples, shape (..., 2N + P) (NumPy or JAX).
+
+        Returns:
+            ``(rows, batch_shape)``: ``x`` reshaped to (B, 2N + P) and its leading shape, so that a
+            per-row result ``y`` (B,) goes back with ``y.reshape(batch_shape)``.
+        """
+        if x.shape[-1] != self.size:
+            raise ValueError(f"samples must have last dimension 2N + P = {self.size}, got shape {tuple(x.shape)}")
+        return x.reshape(-1, self.size), x.shape[:-1]
+
     def join(self, r, p):
         """Inverse of :meth:`split`: positions (..., N, 2) and parameters (..., P) to rows (..., 2N + P).
 
