@@ -8,6 +8,8 @@ trained with ``qernel train``::
     qernel train examples/configs/moire_nu23_3x3_continue.toml --init-from nu23_3x3
     qernel train examples/configs/moire_nu23_6x6.toml
     python examples/nu23_study.py references [--size 6]         # Bloch, HF (and ED n_b = 1, 2, 3 at N = 6)
+    python examples/nu23_study.py hf-states --size 6 [--reverse] # HF orbitals stored for pretraining
+    qernel train examples/configs/moire_nu23_6x6_hf.toml         # pretrained to the stored HF states
     python examples/nu23_study.py evaluate runs/nu23_3x3_continue runs/nu23_6x6
     python examples/nu23_study.py table [--size 6]              # the comparison (markdown + JSON)
     qernel scan runs/nu23_3x3/checkpoint.npz --param V=0:30:61 --n-samples 124928 --density-at 5,25 \
@@ -283,12 +285,39 @@ def finite_size(out: Path = RESULTS / "finite_size.json",
     return result
 
 
+def hf_states(size: int = 6, reverse: bool = False) -> Path:
+    """Store the Hartree-Fock determinant of every trained V (``hartree_fock_states_<n>x<n>.npz``) for orbital
+    pretraining (``[pretrain] reference_file``). Each V reruns only the start that was lowest in the references
+    file (the other starts are not repeated) and prints the energy against that file's: the stored orbitals
+    reproduce the reference table. Resumable; two processes may share the grid (``reverse``)."""
+    from qernel.reference.hartree_fock import hartree_fock
+    from qernel.reference.hartree_fock_store import load_hartree_fock_states, save_hartree_fock_states
+    from qernel.reference.planewave import PlaneWaveBasis
+
+    rows = json.loads((RESULTS / f"references_{_tag(size)}.json").read_text())["rows"]
+    out = RESULTS / f"hartree_fock_states_{_tag(size)}.npz"
+    ham = _hamiltonian(size)
+    for V in sorted(_grid(size), reverse=reverse):
+        done = load_hartree_fock_states(out, ham) if out.is_file() else {}
+        if V in done:
+            continue
+        row = rows[f"{V:g}"]
+        t0 = time.process_time()
+        hf = hartree_fock(ham, basis=PlaneWaveBasis.from_hamiltonian(ham, V=V, cutoff=CUTOFF),
+                          starts=(row["hartree_fock_start"],))
+        save_hartree_fock_states(out, [hf])
+        print(f"V = {V:g} meV: HF ({hf.start}, converged {hf.converged}) {hf.energy_per_electron_meV:.6f} meV/e, "
+              f"references file {row['hartree_fock']:.6f} (difference {hf.energy_per_electron_meV - row['hartree_fock']:+.2e}); "
+              f"{time.process_time() - t0:.0f} CPU-s", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["references", "evaluate", "table", "finite-size"])
+    parser.add_argument("stage", choices=["references", "hf-states", "evaluate", "table", "finite-size"])
     parser.add_argument("--size", type=int, choices=sorted(CONFIGS), default=3, help="supercell size n (n x n)")
     parser.add_argument("--reverse", action="store_true",
-                        help="references: the grid from its top (a second process shares the work)")
+                        help="references, hf-states: the grid from its top (a second process shares the work)")
     parser.add_argument("runs", nargs="*", help="evaluate: run directories (each with checkpoint.npz, log.jsonl)")
     parser.add_argument("--n-samples-per-value", type=int, default=8192)
     parser.add_argument("--block-size", type=int, default=4096,
@@ -299,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     qernel.pin_to_one_cpu()
     if args.stage == "references":
         references(args.size, args.reverse)
+    elif args.stage == "hf-states":
+        hf_states(args.size, args.reverse)
     elif args.stage == "evaluate":
         if not args.runs:
             sys.exit("evaluate: give the run directories, e.g. runs/nu23_3x3")

@@ -388,17 +388,23 @@ class PretrainConfig:
     """Orbital pretraining before VMC (:mod:`qernel.training.pretrain`): ``steps`` Adam steps
     (0: off) at ``learning_rate`` fitting the orbitals to the ``reference`` orbitals of every
     parameter group (``"hartree_fock"``, the default: self-consistent Hartree-Fock orbitals, moiré runs
-    carrying V only; ``"bloch"``: non-interacting Bloch orbitals)."""
+    carrying V only; ``"bloch"``: non-interacting Bloch orbitals). ``reference_file``: a file of
+    stored Hartree-Fock states (:mod:`qernel.reference.hartree_fock_store`; path relative to the
+    working directory; "" for none): the groups whose V it holds use them instead of a new
+    self-consistent run."""
 
     steps: int = 0
     learning_rate: float = 3e-3
     reference: str = "hartree_fock"
+    reference_file: str = ""
 
     def validate(self) -> None:
         _require(self.steps >= 0, "pretrain.steps", f"must be >= 0, got {self.steps}")
         _require(self.learning_rate > 0, "pretrain.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.reference in ("bloch", "hartree_fock"), "pretrain.reference",
                  f"must be 'bloch' or 'hartree_fock', got {self.reference!r}")
+        _require(not self.reference_file or self.reference == "hartree_fock", "pretrain.reference_file",
+                 f"holds Hartree-Fock states; set pretrain.reference = 'hartree_fock' (got {self.reference!r}) or remove it")
 
 
 @dataclass

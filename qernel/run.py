@@ -341,7 +341,13 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
         return []
     names = run.hamiltonian.conditioned_on
     try:
-        references = reference_orbitals(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names)
+        stored = None
+        if p.reference_file:  # checked before the first Hartree-Fock run
+            from .reference.hartree_fock_store import load_hartree_fock_states
+
+            stored = load_hartree_fock_states(p.reference_file, run.hamiltonian)
+        references = reference_orbitals(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names,
+                                        stored=stored)
         pretrainer = OrbitalPretrainer(run.vstate, references, learning_rate=p.learning_rate,
                                        target_acceptance=run.config.sampler.target_acceptance, seed=run.config.run.seed)
     except ValueError as error:

@@ -4,6 +4,7 @@
 * :mod:`qernel.reference.planewave` -- the supercell plane-wave basis and the Coulomb convention shared by
   Hartree-Fock and exact diagonalisation;
 * :mod:`qernel.reference.hartree_fock` -- unrestricted self-consistent Hartree-Fock;
+* :mod:`qernel.reference.hartree_fock_store` -- Hartree-Fock states saved to a file and reloaded (checked);
 * :mod:`qernel.reference.ed` -- band-projected exact diagonalisation.
 
 Submodules other than :mod:`~qernel.reference.bloch` are imported on use (``from qernel.reference.hartree_fock

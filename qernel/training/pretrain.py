@@ -27,7 +27,7 @@ that is a JAX pytree, e.g. :class:`qernel.hamiltonian.bands.BlochOrbitals`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,8 @@ REFERENCE_KINDS = ("bloch", "hartree_fock")
 _BAND_PARAMETERS = ("V", "phi", "m_star", "a_M")  # the parameters that change the Bloch orbitals
 
 
-def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequence[str]) -> list[tuple[Any, Any]]:
+def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequence[str],
+                       stored: Mapping[float, Any] | None = None) -> list[tuple[Any, Any]]:
     """Reference orbital sets ``(up, down)`` of every parameter group.
 
     Args:
@@ -71,6 +72,9 @@ def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequen
             about 10 s per group at N = 6 on a 3x3 cell), for runs that carry V only.
         values: (G, P) parameter values of the groups (user units).
         names: the P parameter names.
+        stored: ``{V: HartreeFockResult}`` already computed (``"hartree_fock"`` only; e.g. from
+            :func:`~qernel.reference.hartree_fock_store.load_hartree_fock_states`): a group whose V is
+            stored uses it, the others are computed.
 
     Returns:
         one ``(orbitals_up, orbitals_down)`` per group; each a callable orbital set
@@ -92,17 +96,29 @@ def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequen
             f"pretrain.reference = 'hartree_fock' supports runs that carry V only, got carried parameters {list(names)}; "
             "use 'bloch'"
         )
+    if stored and kind != "hartree_fock":
+        raise ValueError(f"stored reference states are Hartree-Fock states; pretrain.reference is {kind!r}")
     result = []
     for row in values:
         overrides = {n: float(v) for n, v in zip(names, row) if n in _BAND_PARAMETERS}
         if kind == "bloch":
             state = hamiltonian.noninteracting_ground_state(**overrides)
+        elif stored and _stored_at(stored, overrides.get("V", hamiltonian.parameters["V"])) is not None:
+            state = _stored_at(stored, overrides.get("V", hamiltonian.parameters["V"]))
         else:  # lowest of several self-consistent starts; may break the moiré translations (a crystal)
             from ..reference.hartree_fock import hartree_fock
 
             state = hartree_fock(hamiltonian, V=overrides.get("V"))
         result.append((state.orbitals_up, state.orbitals_down))
     return result
+
+
+def _stored_at(stored: Mapping[float, Any], V: float):
+    """The stored state at V (meV; matched to 1e-9 meV), or None."""
+    for key, state in stored.items():
+        if abs(float(key) - float(V)) < 1e-9:
+            return state
+    return None
 
 
 def orbital_matrices(model: hk.Transformed, params, x) -> list[jax.Array]:
