@@ -9,13 +9,7 @@ from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
 import netket as nk  # noqa: F401
-from qernel.training.gradient import (
-    centered_jacobian,
-    centered_local_energies,
-    foundation_gradient,
-    natural_gradient,
-    sample_gram,
-)
+from qernel.training.gradient import centered_jacobian, centered_local_energies, foundation_gradient, natural_gradient
 from qernel.training.groups import center_within_groups, clip_within_groups, group_means
 
 
@@ -177,59 +171,3 @@ def test_spring_solves_the_momentum_regularised_least_squares_problem():
     e = np.concatenate([scaled.real, scaled.imag])
     expected = np.linalg.solve(J.T @ J + lam * np.eye(flat.size), J.T @ e + lam * mu * np.asarray(previous))
     np.testing.assert_allclose(spring, expected, rtol=1e-6, atol=1e-9)
-
-
-def _real_model(params, x):
-    return jnp.real(_model(params, x))
-
-
-@pytest.mark.parametrize("model", [_model, _real_model], ids=["complex", "real"])
-def test_sample_gram_is_bit_identical_to_the_gram_of_the_stacked_jacobian(model):
-    """T from the blocks (R R^T, R I^T once, I I^T) equals J J^T of J = [R; I] bit for bit, also
-    in the off-diagonal blocks, which are not symmetric on their own (R I^T != I R^T)."""
-    n_groups = 3
-    params, x, ids, e_loc = _setup(4, n_groups, per_group=7)
-    _, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
-    blocks, _ = centered_jacobian(model, params, x, ids, n_groups, w)
-    J = jnp.concatenate(blocks, axis=0)
-    T = sample_gram(blocks)
-    assert T.shape == (J.shape[0], J.shape[0])
-    np.testing.assert_array_equal(T, J @ J.T)
-    np.testing.assert_array_equal(jax.jit(sample_gram)(blocks), jax.jit(lambda J: J @ J.T)(J))
-    if len(blocks) == 2:  # the test would be blind to a swapped or untransposed cross block otherwise
-        cross = blocks[0] @ blocks[1].T
-        assert not np.allclose(cross, cross.T)
-
-
-@pytest.mark.parametrize("mode", ["minsr", "spring"])
-def test_minsr_direction_equals_the_stacked_jacobian_solve(mode):
-    """The MinSR/SPRING direction with the 3-product Gram matrix equals the former form with
-    T = J @ J.T of the concatenated Jacobian to rounding: T itself is bit-identical (test above),
-    but XLA compiles the rest of the program (J^T a) differently once J no longer feeds the Gram
-    matrix, which moves the direction by ~1e-13 relative (measured); a wrong block of T moves
-    it by O(1)."""
-    n_groups, lam, mu = 3, 1e-3, 0.6
-    params, x, ids, e_loc = _setup(8, n_groups, per_group=6)
-    dE, w = centered_local_energies(e_loc, ids, n_groups, clip_width=None)
-    flat, unravel = ravel_pytree(params)
-    previous = jax.random.normal(jax.random.PRNGKey(2), flat.shape) if mode == "spring" else None
-    momentum = mu if mode == "spring" else 0.0
-
-    def former(params):
-        blocks, unravel = centered_jacobian(_model, params, x, ids, n_groups, w)
-        scaled = jnp.sqrt(w) * dE
-        J = jnp.concatenate(blocks, axis=0)
-        e = jnp.concatenate([jnp.real(scaled), jnp.imag(scaled)]).astype(J.dtype)
-        if previous is not None:
-            e = e - momentum * (J @ previous)
-        T = J @ J.T
-        a = jax.scipy.linalg.solve(T + lam * jnp.eye(T.shape[0], dtype=T.dtype), e, assume_a="pos")
-        delta = J.T @ a
-        return delta + momentum * previous if previous is not None else delta
-
-    def current(params):
-        return ravel_pytree(natural_gradient(
-            _model, params, x, dE, w, ids, n_groups, lam, mode, momentum=momentum,
-            previous=None if previous is None else unravel(previous)))[0]
-
-    np.testing.assert_allclose(jax.jit(current)(params), jax.jit(former)(params), rtol=1e-10, atol=1e-12)

@@ -36,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 from .._deprecation import deprecated_alias
 from .groups import center_within_groups, clip_within_groups, group_sample_weights
 
-__all__ = ["centered_jacobian", "centered_local_energies", "foundation_gradient", "natural_gradient", "sample_gram"]
+__all__ = ["centered_jacobian", "centered_local_energies", "foundation_gradient", "natural_gradient"]
 
 
 def centered_local_energies(local_energies, group_ids, n_groups: int, clip_width: float | None = 5.0):
@@ -135,30 +135,6 @@ def centered_jacobian(
     return blocks, unravel
 
 
-def sample_gram(blocks: list[jax.Array]) -> jax.Array:
-    """The sample-space Gram matrix ``T = J J^T`` of ``J = [Re Obar; Im Obar]`` from its blocks.
-
-    For a complex log psi, ``T = [[R R^T, R I^T], [I R^T, I I^T]]`` with ``R = Re Obar`` and
-    ``I = Im Obar``; ``I R^T = (R I^T)^T`` is not computed again, so the build costs 3 Ns^2 Np
-    multiply-adds instead of the 4 Ns^2 Np of ``J @ J.T``, and itself needs no concatenated copy
-    of J. Every entry is the same dot product over the Np parameters as in ``J @ J.T``; on CPU the
-    result is bit-identical to it (tests/test_foundation_gradient.py).
-
-    Args:
-        blocks: ``[R]`` or ``[R, I]`` from :func:`centered_jacobian`, each (Ns, Np).
-
-    Returns:
-        (Ns, Ns) for one block, (2Ns, 2Ns) for two.
-    """
-    if len(blocks) == 1:
-        return blocks[0] @ blocks[0].T
-    if len(blocks) != 2:
-        raise ValueError(f"expected 1 or 2 Jacobian blocks, got {len(blocks)}")
-    re, im = blocks
-    cross = re @ im.T
-    return jnp.block([[re @ re.T, cross], [cross.T, im @ im.T]])
-
-
 def natural_gradient(
     logpsi: Callable,
     params,
@@ -203,7 +179,7 @@ def natural_gradient(
         e = e - momentum * (J @ prev)  # SPRING: fit only what the damped previous step does not
     solve = J.dtype if solve_dtype is None else solve_dtype
     if mode in ("minsr", "spring"):
-        T = sample_gram(blocks).astype(solve)
+        T = (J @ J.T).astype(solve)
         a = jax.scipy.linalg.solve(T + diag_shift * jnp.eye(T.shape[0], dtype=T.dtype), e.astype(solve), assume_a="pos")
         delta = J.T @ a.astype(J.dtype)
     else:
