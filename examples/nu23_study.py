@@ -291,15 +291,17 @@ def hf_states(size: int = 6, reverse: bool = False) -> Path:
     file (the other starts are not repeated) and prints the energy against that file's: the stored orbitals
     reproduce the reference table. Resumable; two processes may share the grid (``reverse``)."""
     from qernel.reference.hartree_fock import hartree_fock
-    from qernel.reference.hartree_fock_store import load_hartree_fock_states, save_hartree_fock_states
+    from qernel.reference.hartree_fock_store import (load_hartree_fock_states, save_hartree_fock_states,
+                                                     stored_hartree_fock_values)
     from qernel.reference.planewave import PlaneWaveBasis
 
     rows = json.loads((RESULTS / f"references_{_tag(size)}.json").read_text())["rows"]
     out = RESULTS / f"hartree_fock_states_{_tag(size)}.npz"
     ham = _hamiltonian(size)
+    if out.is_file():  # a file of another system is refused before any new Hartree-Fock run
+        load_hartree_fock_states(out, ham)
     for V in sorted(_grid(size), reverse=reverse):
-        done = load_hartree_fock_states(out, ham) if out.is_file() else {}
-        if V in done:
+        if out.is_file() and V in stored_hartree_fock_values(out):  # another process may have stored it
             continue
         row = rows[f"{V:g}"]
         t0 = time.process_time()

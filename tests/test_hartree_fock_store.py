@@ -14,7 +14,8 @@ import qernel.reference.hartree_fock as hf_module
 from qernel.config import ConfigError, config_from_dict
 from qernel.hamiltonian import WSE2_WS2, MoireHamiltonian
 from qernel.reference.hartree_fock import hartree_fock
-from qernel.reference.hartree_fock_store import load_hartree_fock_states, save_hartree_fock_states
+from qernel.reference.hartree_fock_store import (load_hartree_fock_states, save_hartree_fock_states,
+                                                 stored_hartree_fock_values)
 from qernel.training.pretrain import reference_orbitals
 
 from _tiny_demo import tiny_demo_config
@@ -43,7 +44,7 @@ def test_round_trip_keeps_energy_span_and_metadata(states, tmp_path):
     save_hartree_fock_states(path, [results[5.0]])
     save_hartree_fock_states(path, [results[25.0]])  # extends the file
     loaded = load_hartree_fock_states(path, ham)
-    assert sorted(loaded) == [5.0, 25.0]
+    assert sorted(loaded) == stored_hartree_fock_values(path) == [5.0, 25.0]
     positions = np.random.default_rng(0).uniform(0, 2, size=(16, 2))
     for V, original in results.items():
         state = loaded[V]

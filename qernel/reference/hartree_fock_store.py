@@ -20,7 +20,7 @@ import numpy as np
 from .hartree_fock import HartreeFockResult, determinant_energy
 from .planewave import PlaneWaveBasis
 
-__all__ = ["load_hartree_fock_states", "save_hartree_fock_states"]
+__all__ = ["load_hartree_fock_states", "save_hartree_fock_states", "stored_hartree_fock_values"]
 
 _SYSTEM_KEYS = ("phi", "m_star", "a_M", "eps", "interaction", "cutoff")
 _FORMAT = "qernel.hartree_fock_states.v1"
@@ -55,8 +55,7 @@ def save_hartree_fock_states(path: str | Path, results: Mapping[float, HartreeFo
     system = _system_record(results[0].basis)
     arrays: dict[str, np.ndarray] = {}
     if path.is_file():
-        with np.load(path, allow_pickle=False) as old:
-            arrays = {name: old[name] for name in old.files}
+        arrays = _read(path)
         _check_system(arrays, system, path)
     arrays.update(system)
     for result in results:
@@ -80,9 +79,28 @@ def save_hartree_fock_states(path: str | Path, results: Mapping[float, HartreeFo
     return path
 
 
-def _check_system(arrays: Mapping[str, np.ndarray], system: Mapping[str, np.ndarray], path: Path) -> None:
+def _read(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a states file, refusing any other file."""
+    if not path.is_file():
+        raise ValueError(f"Hartree-Fock states file {path} does not exist (write it with save_hartree_fock_states)")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
     if str(arrays.get("format", "")) != _FORMAT:
         raise ValueError(f"{path} is not a file of Hartree-Fock states ({_FORMAT})")
+    return arrays
+
+
+def _tags(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """The V keys of a states file, ascending."""
+    return sorted({name.split("/")[0] for name in arrays if "/" in name}, key=float)
+
+
+def stored_hartree_fock_values(path: str | Path) -> list[float]:
+    """The moiré depths V (meV) a states file holds, ascending (read without checking the determinants)."""
+    return [float(tag) for tag in _tags(_read(Path(path)))]
+
+
+def _check_system(arrays: Mapping[str, np.ndarray], system: Mapping[str, np.ndarray], path: Path) -> None:
     for key, value in system.items():
         if not np.array_equal(np.asarray(arrays[key]), value):
             raise ValueError(f"{path} holds Hartree-Fock states of another system: {key} = {arrays[key]} "
@@ -112,16 +130,10 @@ def load_hartree_fock_states(path: str | Path, hamiltonian, *, tol_meV: float = 
         ``{V: HartreeFockResult}``; ``history`` and ``starts`` are not stored (empty), ``seconds`` is 0.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"Hartree-Fock states file {path} does not exist (write it with save_hartree_fock_states)")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    if str(arrays.get("format", "")) != _FORMAT:
-        raise ValueError(f"{path} is not a file of Hartree-Fock states ({_FORMAT})")
+    arrays = _read(path)
     cutoff = float(arrays["cutoff"])
-    tags = sorted({name.split("/")[0] for name in arrays if "/" in name}, key=float)
     states = {}
-    for tag in tags:
+    for tag in _tags(arrays):
         basis = PlaneWaveBasis.from_hamiltonian(hamiltonian, V=float(tag), cutoff=cutoff)
         _check_system(arrays, _system_record(basis), path)
         up = _lowdin(arrays[f"{tag}/coefficients_up"])

@@ -103,12 +103,12 @@ def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequen
         overrides = {n: float(v) for n, v in zip(names, row) if n in _BAND_PARAMETERS}
         if kind == "bloch":
             state = hamiltonian.noninteracting_ground_state(**overrides)
-        elif stored and _stored_at(stored, overrides.get("V", hamiltonian.parameters["V"])) is not None:
-            state = _stored_at(stored, overrides.get("V", hamiltonian.parameters["V"]))
-        else:  # lowest of several self-consistent starts; may break the moiré translations (a crystal)
-            from ..reference.hartree_fock import hartree_fock
+        else:
+            state = _stored_at(stored or {}, overrides.get("V", hamiltonian.parameters["V"]))
+            if state is None:  # lowest of several self-consistent starts; may break the moiré translations (a crystal)
+                from ..reference.hartree_fock import hartree_fock
 
-            state = hartree_fock(hamiltonian, V=overrides.get("V"))
+                state = hartree_fock(hamiltonian, V=overrides.get("V"))
         result.append((state.orbitals_up, state.orbitals_down))
     return result
 
