@@ -386,7 +386,7 @@ class OptimizerConfig:
 @dataclass
 class PretrainConfig:
     """Orbital pretraining before VMC (:mod:`qernel.training.pretrain`): ``steps`` Adam steps
-    (0: off) at ``learning_rate`` fitting the orbitals to the ``reference`` orbitals of every
+    (0: off) at ``learning_rate / (1 + learning_rate_decay * step)`` fitting the orbitals to the ``reference`` orbitals of every
     parameter group (``"hartree_fock"``, the default: self-consistent Hartree-Fock orbitals, moiré runs
     carrying V only; ``"bloch"``: non-interacting Bloch orbitals). ``reference_file``: a file of
     stored Hartree-Fock states (:mod:`qernel.reference.hartree_fock_store`; path relative to the
@@ -395,12 +395,15 @@ class PretrainConfig:
 
     steps: int = 0
     learning_rate: float = 3e-3
+    learning_rate_decay: float = 0.0
     reference: str = "hartree_fock"
     reference_file: str = ""
 
     def validate(self) -> None:
         _require(self.steps >= 0, "pretrain.steps", f"must be >= 0, got {self.steps}")
         _require(self.learning_rate > 0, "pretrain.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.learning_rate_decay >= 0, "pretrain.learning_rate_decay",
+                 f"must be >= 0 (lr / (1 + decay * step)), got {self.learning_rate_decay}")
         _require(self.reference in ("bloch", "hartree_fock"), "pretrain.reference",
                  f"must be 'bloch' or 'hartree_fock', got {self.reference!r}")
         _require(not self.reference_file or self.reference == "hartree_fock", "pretrain.reference_file",

@@ -349,6 +349,7 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
         references = reference_orbitals(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names,
                                         stored=stored)
         pretrainer = OrbitalPretrainer(run.vstate, references, learning_rate=p.learning_rate,
+                                       learning_rate_decay=p.learning_rate_decay,
                                        target_acceptance=run.config.sampler.target_acceptance, seed=run.config.run.seed)
     except ValueError as error:
         raise ConfigError(f"pretrain: {error}") from error

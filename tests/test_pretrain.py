@@ -65,6 +65,8 @@ def test_pretrain_config_is_validated():
         config_from_dict({**base, "pretrain": {"reference": "dft"}})
     with pytest.raises(ConfigError, match="pretrain.learning_rate"):
         config_from_dict({**base, "pretrain": {"learning_rate": -1.0}})
+    with pytest.raises(ConfigError, match=r"pretrain.learning_rate_decay: must be >= 0"):
+        config_from_dict({**base, "pretrain": {"learning_rate_decay": -0.1}})
     with pytest.raises(ConfigError, match="pretrain.reference: 'hartree_fock' supports runs that carry V only"):
         config_from_dict({**base, "parameters": {"type": "grid", "values": {"V": [15.0], "phi": [45.0]}},
                           "pretrain": {"steps": 10}})
@@ -72,6 +74,32 @@ def test_pretrain_config_is_validated():
     with pytest.raises(ConfigError, match="pretrain.steps: orbital pretraining needs reference orbitals"):
         config_from_dict(trap)
     assert config_from_dict({"system": {"kind": "trap", "n_electrons": 2}}).pretrain.steps == 0  # not moiré: none
+
+
+def test_pretraining_learning_rate_follows_the_configured_decay(tmp_path, monkeypatch):
+    """The configured ``learning_rate_decay`` reaches the pretrainer, whose Adam steps are then
+    ``lr / (1 + decay * t)``: with a constant gradient Adam's normalised step is the rate itself."""
+    import qernel.training.pretrain as pretrain_module
+
+    built = []
+
+    class Recording(pretrain_module.OrbitalPretrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(pretrain_module, "OrbitalPretrainer", Recording)
+    lr, decay = 1e-2, 0.5
+    run = _tiny_run(pretrain={"steps": 1, "learning_rate": lr, "learning_rate_decay": decay, "reference": "bloch"})
+    pretrain_orbitals(run, tmp_path, progress=False)
+    optimizer = built[0].optimizer
+    params = run.vstate.parameters
+    gradient = jax.tree_util.tree_map(np.ones_like, params)
+    state = optimizer.init(params)
+    for t in range(4):
+        updates, state = optimizer.update(gradient, state, params)
+        step = np.concatenate([np.ravel(u) for u in jax.tree_util.tree_leaves(updates)])
+        np.testing.assert_allclose(step, -lr / (1 + decay * t), rtol=1e-6)
 
 
 def test_a_left_out_section_stands_for_the_measured_cpu_recipe():

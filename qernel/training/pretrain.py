@@ -254,15 +254,20 @@ class OrbitalPretrainer:
         vstate: the network's ``nk.vqs.MCState`` (a qernel sampler whose chains carry parameters).
         references: list over the sampler's parameter groups of ``(orbitals_up, orbitals_down)``
             (:func:`reference_orbitals`); each a JAX pytree callable on positions (..., n, 2).
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate at the first step.
+        learning_rate_decay: the rate at step ``t`` is ``learning_rate / (1 + learning_rate_decay * t)``
+            (the VMC optimizer's schedule): the loss is a Monte Carlo estimate, and a constant rate
+            leaves the fit at a noise floor.
         target_acceptance: Metropolis acceptance the step sizes of both samplers adapt to.
         seed: seed of the reference sampler.
     """
 
     def __init__(self, vstate: nk.vqs.MCState, references, *, learning_rate: float = 3e-3,
-                 target_acceptance: float = 0.5, seed: int = 0) -> None:
+                 learning_rate_decay: float = 0.0, target_acceptance: float = 0.5, seed: int = 0) -> None:
         if not learning_rate > 0:
             raise ValueError(f"pretrain.learning_rate must be > 0, got {learning_rate}")
+        if not learning_rate_decay >= 0:
+            raise ValueError(f"pretrain.learning_rate_decay must be >= 0, got {learning_rate_decay}")
         hilbert = vstate.hilbert
         self.vstate = vstate
         self.n_up, self.n_down = hilbert.n_up, hilbert.n_down
@@ -271,7 +276,10 @@ class OrbitalPretrainer:
             raise ValueError(f"need one reference per parameter group ({self.group_points.shape[0]}), got {len(references)}")
         self.references = list(references)
         self.target_acceptance = target_acceptance
-        self.optimizer = optax.adam(learning_rate)
+        # a constant rate keeps the optimizer state of checkpoints written before the decay existed
+        schedule = learning_rate if learning_rate_decay == 0 else (
+            lambda step: learning_rate / (1.0 + learning_rate_decay * step))
+        self.optimizer = optax.adam(schedule)
         self.optimizer_state = self.optimizer.init(vstate.parameters)
         self.step_count = 0
         x0 = vstate.samples.reshape(-1, vstate.samples.shape[-1])[:1]
