@@ -2,8 +2,9 @@
 
 ``qernel demo`` trains one model over V, then calls :func:`demo_report`: the model's energy per
 electron at every trained V and at unseen ones, the Bloch-determinant energy (the Slater determinant
-of the exact non-interacting Bloch orbitals with Coulomb, :func:`qernel.reference.bloch_slater_energy`)
-and, once a Hartree-Fock solver exists, the Hartree-Fock energy; written to ``summary.json`` (a list
+of the exact non-interacting Bloch orbitals with Coulomb) and the Hartree-Fock energy, both exact
+plane-wave energies without sampling error (the Bloch one agrees with the Monte Carlo estimate of
+:func:`qernel.reference.bloch_slater_energy` within its error bars); written to ``summary.json`` (a list
 of records) and drawn to ``energy.png``. The evaluation is stored in ``evaluation.json`` with the
 SHA-256 of the model it came from (step and parameters): an unchanged model reuses it instead of
 re-evaluating.
@@ -47,8 +48,8 @@ def hartree_fock_energy(hamiltonian, V: float) -> tuple[float, float] | None:
     return hartree_fock(hamiltonian, V=V).energy_meV, 0.0
 
 
-def demo_report(checkpoint: str | Path, values: list[float], trained: list[float], *, n_samples: int = 4096,
-                n_bloch_samples: int = 4096) -> tuple[list[dict[str, Any]], bool]:
+def demo_report(checkpoint: str | Path, values: list[float], trained: list[float], *,
+                n_samples: int = 4096) -> tuple[list[dict[str, Any]], bool]:
     """Per-V records (energies per electron in meV) for the demo, evaluated or reused.
 
     Args:
@@ -56,25 +57,24 @@ def demo_report(checkpoint: str | Path, values: list[float], trained: list[float
         values: depths V (meV) to evaluate, trained and unseen.
         trained: the trained depths.
         n_samples: Monte Carlo samples of the model's evaluation (over all V).
-        n_bloch_samples: samples of each Bloch-determinant energy.
 
     Returns:
         ``(records, reused)``: one record per V with keys ``V``, ``trained``,
         ``energy_meV_per_electron``, ``error_meV_per_electron``, ``bloch_meV_per_electron``,
-        ``bloch_error_meV_per_electron``, ``noninteracting_meV_per_electron`` and
+        ``bloch_error_meV_per_electron`` (0: a plane-wave energy), ``noninteracting_meV_per_electron`` and
         ``hartree_fock_meV_per_electron`` (when available); ``reused`` is True when the stored
         evaluation of the same checkpoint and settings was returned.
     """
     checkpoint = Path(checkpoint)
     store = checkpoint.parent / "evaluation.json"
     key = {"model_sha256": _model_digest(checkpoint), "values": [float(v) for v in values],
-           "n_samples": int(n_samples), "n_bloch_samples": int(n_bloch_samples)}
+           "n_samples": int(n_samples), "bloch": "plane-wave"}
     if store.is_file():
         stored = json.loads(store.read_text())
         if stored.get("key") == key:
             return stored["records"], True
 
-    from .reference import bloch_slater_energy
+    from .reference.command import bloch_determinant
     from .run import state_at_values
 
     run, _, evaluator = state_at_values(checkpoint, {"V": [float(v) for v in values]}, n_samples=n_samples)
@@ -84,14 +84,14 @@ def demo_report(checkpoint: str | Path, values: list[float], trained: list[float
     records = []
     for r in model:
         V = float(r["parameters"]["V"])
-        bloch, bloch_error = bloch_slater_energy(ham, V, n_samples=n_bloch_samples)
+        bloch = bloch_determinant(ham, V)["energy_meV"]
         record = {
             "V": V,
             "trained": any(math.isclose(V, t) for t in trained),
             "energy_meV_per_electron": r["energy"] / n,
             "error_meV_per_electron": r["error"] / n,
             "bloch_meV_per_electron": bloch / n,
-            "bloch_error_meV_per_electron": bloch_error / n,
+            "bloch_error_meV_per_electron": 0.0,
             "noninteracting_meV_per_electron": ham.noninteracting_ground_state(V=V).energy_meV / n,
         }
         hf = hartree_fock_energy(ham, V)

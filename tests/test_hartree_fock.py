@@ -136,6 +136,20 @@ def test_hf_energy_equals_monte_carlo_energy_2x2():
     _mc_check(_ham(2, 1, V=15.0), 15.0, n_samples=2048)
 
 
+def test_bloch_determinant_plane_wave_energy_equals_monte_carlo_energy():
+    """The demo's Bloch column (the exact plane-wave energy of the non-interacting determinant, at the
+    demo's eps = 10 and deepest V) is the Monte Carlo energy of the same determinant."""
+    from qernel.reference import bloch_slater_energy
+    from qernel.reference.command import bloch_determinant
+
+    ham = _ham(2, 1, eps=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mean, error = bloch_slater_energy(ham, 25.0, n_samples=2048, n_chains=32, seed=1)
+    exact = bloch_determinant(ham, 25.0)["energy_meV"]
+    assert 0 < error < 1.0 and abs(mean - exact) < 3 * error, (mean, error, exact)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("supercell,filling,V", [(3, 2 / 3, 10.0), (3, 2 / 3, 30.0), (2, 1, 25.0)])
