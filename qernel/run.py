@@ -8,6 +8,7 @@ pieces themselves as in ``examples/``.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "config_changes",
     "RESUME_MAY_CHANGE",
     "pretrain_orbitals",
+    "check_pretrained_state",
     "evaluate_checkpoint",
     "state_at_values",
 ]
@@ -57,6 +59,8 @@ class Run:
     model: Any
     vstate: nk.vqs.MCState
     driver: FoundationVMC
+    #: the ``[pretrain]`` reference states per parameter group (set by :func:`pretrain_orbitals`), or None
+    pretrain_references: list | None = None
 
     @property
     def output_dir(self) -> Path:
@@ -296,6 +300,8 @@ def train(
                 pretrain_orbitals(run, out, progress=progress)  # resumes or skips a stored pretraining
             # thermalise all chains, adapting their step sizes per group on the way
             run.driver.thermalise(run.config.sampler.n_thermalise)
+            if run.pretrain_references is not None:  # the pretrained state's energy next to its reference
+                check_pretrained_state(run, out if main else None, print_fn=print if main else None)
         run.driver.run_to(
             run.config.optimizer.n_steps, output_dir=out, checkpoint_every=run.config.run.checkpoint_every,
             progress=progress, extra=extra,
@@ -334,7 +340,7 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
         the loss of every step run now.
     """
     from .sampler import group_values
-    from .training.pretrain import OrbitalPretrainer, reference_orbitals
+    from .training.pretrain import OrbitalPretrainer, reference_states
 
     p = run.config.pretrain
     if p.steps == 0:
@@ -346,8 +352,9 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
             from .reference.hartree_fock_store import load_hartree_fock_states
 
             stored = load_hartree_fock_states(p.reference_file, run.hamiltonian)
-        references = reference_orbitals(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names,
-                                        stored=stored)
+        states = reference_states(run.hamiltonian, p.reference, np.asarray(group_values(run.vstate)), names,
+                                  stored=stored)
+        references = [(state.orbitals_up, state.orbitals_down) for state in states]
         pretrainer = OrbitalPretrainer(run.vstate, references, learning_rate=p.learning_rate,
                                        learning_rate_decay=p.learning_rate_decay,
                                        target_acceptance=run.config.sampler.target_acceptance, seed=run.config.run.seed)
@@ -360,7 +367,77 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
                             progress=progress, extra={"config": run.config.to_dict()})
     # the VMC optimizer starts from the pretrained parameters
     run.driver.optimizer_state = run.driver.optimizer.init(run.vstate.parameters)
+    run.pretrain_references = states
     return losses
+
+
+def check_pretrained_state(run: Run, output_dir=None, *, print_fn=print) -> list[dict[str, Any]]:
+    """The pretrained state's energy per parameter group next to its pretraining reference's energy.
+
+    One ``sample()`` of the run's (thermalised) chains and its local energies: a cheap estimate,
+    meant to show before VMC whether pretraining gave a usable state (an energy near the
+    reference's with a small variance) or not. Printed as a table in meV per electron (with
+    ``print_fn``; None: silent) and, with ``output_dir``, appended to its ``log.jsonl`` as one
+    record ``{"step": -1, "phase": "pretrained", "reference": kind, "energy", "groups", "time"}``
+    whose ``groups`` are :meth:`GroupStats.as_dict <qernel.training.driver.GroupStats.as_dict>`
+    plus ``reference_energy`` (meV, total; None when not known).
+
+    Args:
+        run: a run after :func:`pretrain_orbitals` (``run.pretrain_references`` set) whose chains
+            are thermalised.
+        output_dir: the run's directory (None: no log record).
+        print_fn: printer of the table.
+
+    Returns:
+        the group records.
+
+    Raises:
+        NonFiniteError: the energy of some group is not finite (the network cannot be trained from here).
+    """
+    from .sampler import group_values, per_group_acceptance
+    from .training.driver import NonFiniteError
+    from .training.pretrain import reference_energy
+
+    if run.pretrain_references is None:
+        raise ValueError("check_pretrained_state needs a pretrained run (call pretrain_orbitals first)")
+    vstate, driver = run.vstate, run.driver
+    vstate.sample()
+    acceptance = np.asarray(per_group_acceptance(vstate))
+    local_energies = jnp.asarray(vstate.local_estimators(driver.operator).data)
+    stats = driver.group_statistics(local_energies, acceptance)
+    names = run.hamiltonian.conditioned_on
+    points = np.asarray(group_values(vstate))
+    n = run.hamiltonian.n_electrons
+    records = []
+    for s in stats:
+        g = int(np.argmin([sum((row[i] - s.parameters[name]) ** 2 for i, name in enumerate(names)) for row in points]))
+        ref = reference_energy(run.hamiltonian, run.pretrain_references[g], s.parameters)
+        records.append({**s.as_dict(), "reference_energy": ref})
+    kind = run.config.pretrain.reference
+    if print_fn is not None:
+        unit = run.hamiltonian.energy_unit_name
+        print_fn(f"pretrained state before VMC ({vstate.n_samples // max(1, len(stats))} samples per group), "
+                 f"{unit} per electron:")
+        print_fn(f"  {'parameters':>16s}  {'energy':>20s}  {'sqrt(var)':>10s}  {kind:>12s}  {'difference':>10s}")
+        for r in records:
+            label = ",".join(f"{k}={v:g}" for k, v in r["parameters"].items()) or "-"
+            ref = r["reference_energy"]
+            ref_text = f"{ref / n:12.3f}" if ref is not None else f"{'-':>12s}"
+            diff = f"{(r['energy'] - ref) / n:10.3f}" if ref is not None else f"{'-':>10s}"
+            print_fn(f"  {label:>16s}  {r['energy'] / n:10.3f} ± {r['error'] / n:7.3f}  "
+                     f"{math.sqrt(max(r['variance'], 0.0)) / n:10.3f}  {ref_text}  {diff}")
+    if output_dir is not None:
+        record = {"step": -1, "phase": "pretrained", "reference": kind,
+                  "energy": float(np.mean([r["energy"] for r in records])), "groups": records, "time": 0.0}
+        path = Path(output_dir) / "log.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+    bad = [r["parameters"] for r in records if not math.isfinite(r["energy"])]
+    if bad:
+        raise NonFiniteError(f"the pretrained state's energy is not finite at {bad}; stopping before VMC "
+                             "(pretrain with more steps or a smaller pretrain.learning_rate)")
+    return records
 
 
 def state_at_values(

@@ -254,3 +254,45 @@ def test_signal_during_pretraining_saves_the_step_and_the_same_command_continues
         assert len(pretrain_orbitals(again, tmp_path, progress=False)) == 3
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.slow  # about a minute of CPU (a tiny run pretrained and one VMC step)
+def test_the_pretrained_state_is_measured_before_vmc_next_to_its_reference(tmp_path, capsys):
+    """After pretraining, before VMC, `train` measures the state's energy per V with the thermalised
+    chains: printed next to the reference's energy and written to log.jsonl (a step -1 record that the
+    VMC log keeps). The reference energy of each group is the Bloch determinant's at that group's V
+    (computed independently), and the estimate agrees with the first VMC step's energy of the same state."""
+    from qernel.reference.command import bloch_determinant
+    from qernel.run import train
+    from qernel.training.callbacks import read_log
+
+    config = tiny_demo_config({"type": "grid", "values": {"V": [5.0, 25.0]}},
+                              {"n_chains": 32, "n_samples": 256, "n_thermalise": 20}, {"n_steps": 1})
+    config["pretrain"] = {"steps": 3, "learning_rate": 1e-2, "reference": "bloch"}
+    run = train(config, output_dir=tmp_path, progress=False)
+    check, first = read_log(tmp_path / "log.jsonl")
+    assert check["step"] == -1 and check["phase"] == "pretrained" and check["reference"] == "bloch"
+    assert first["step"] == 0
+    n = run.hamiltonian.n_electrons
+    printed = capsys.readouterr().out
+    for group, vmc in zip(check["groups"], first["groups"]):
+        V = group["parameters"]["V"]
+        assert vmc["parameters"]["V"] == V
+        expected = bloch_determinant(run.hamiltonian, V)["energy_meV"]
+        assert group["reference_energy"] == pytest.approx(expected, rel=1e-9)
+        assert np.isfinite(group["energy"]) and group["error"] > 0
+        # the same parameters, independent samples: the two estimates agree within their errors
+        assert abs(group["energy"] - vmc["energy"]) < 4 * np.hypot(group["error"], vmc["error"]), (group, vmc)
+        assert f"{group['energy'] / n:10.3f}" in printed and f"{expected / n:12.3f}" in printed
+
+
+def test_a_non_finite_pretrained_energy_stops_the_run():
+    """A state whose energy is NaN (here: NaN parameters) is refused before VMC, naming the group."""
+    from qernel.run import check_pretrained_state
+    from qernel.training.driver import NonFiniteError
+
+    run = _tiny_run((15.0,), {"steps": 1, "learning_rate": 1e-2, "reference": "bloch"})
+    run.pretrain_references = [run.hamiltonian.noninteracting_ground_state(V=15.0)]
+    run.vstate.parameters = jax.tree_util.tree_map(lambda a: a * np.nan, run.vstate.parameters)
+    with pytest.raises(NonFiniteError, match="not finite at"):
+        check_pretrained_state(run, print_fn=None)

@@ -46,7 +46,9 @@ from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
     "REFERENCE_KINDS",
+    "reference_states",
     "reference_orbitals",
+    "reference_energy",
     "orbital_matrices",
     "reference_matrices",
     "pretraining_loss",
@@ -59,26 +61,16 @@ REFERENCE_KINDS = ("bloch", "hartree_fock")
 _BAND_PARAMETERS = ("V", "phi", "m_star", "a_M")  # the parameters that change the Bloch orbitals
 
 
-def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequence[str],
-                       stored: Mapping[float, Any] | None = None) -> list[tuple[Any, Any]]:
-    """Reference orbital sets ``(up, down)`` of every parameter group.
+def reference_states(hamiltonian, kind: str, values: np.ndarray, names: Sequence[str],
+                     stored: Mapping[float, Any] | None = None) -> list[Any]:
+    """Reference states of every parameter group (what :func:`reference_orbitals` takes the orbitals of).
 
-    Args:
-        hamiltonian: a :class:`~qernel.hamiltonian.MoireHamiltonian`.
-        kind: ``"bloch"``: the exact non-interacting Bloch orbitals at the group's parameters
-            (:meth:`~qernel.hamiltonian.MoireHamiltonian.noninteracting_ground_state`);
-            ``"hartree_fock"``: the unrestricted Hartree-Fock orbitals at the group's V
-            (:func:`~qernel.reference.hartree_fock.hartree_fock`, lowest of its starts, default cutoff;
-            about 10 s per group at N = 6 on a 3x3 cell), for runs that carry V only.
-        values: (G, P) parameter values of the groups (user units).
-        names: the P parameter names.
-        stored: ``{V: HartreeFockResult}`` already computed (``"hartree_fock"`` only; e.g. from
-            :func:`~qernel.reference.hartree_fock_store.load_hartree_fock_states`): a group whose V is
-            stored uses it, the others are computed.
+    Arguments as :func:`reference_orbitals`.
 
     Returns:
-        one ``(orbitals_up, orbitals_down)`` per group; each a callable orbital set
-        ``positions (..., n_sigma, 2) -> (..., n_sigma, n_sigma)`` in internal units.
+        one state per group: a :class:`~qernel.hamiltonian.bands.NonInteractingGroundState` (``"bloch"``) or a
+        :class:`~qernel.reference.hartree_fock.HartreeFockResult` (``"hartree_fock"``); each has
+        ``orbitals_up`` / ``orbitals_down``.
     """
     from ..hamiltonian import MoireHamiltonian
 
@@ -109,8 +101,59 @@ def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequen
                 from ..reference.hartree_fock import hartree_fock
 
                 state = hartree_fock(hamiltonian, V=overrides.get("V"))
-        result.append((state.orbitals_up, state.orbitals_down))
+        result.append(state)
     return result
+
+
+def reference_orbitals(hamiltonian, kind: str, values: np.ndarray, names: Sequence[str],
+                       stored: Mapping[float, Any] | None = None) -> list[tuple[Any, Any]]:
+    """Reference orbital sets ``(up, down)`` of every parameter group.
+
+    Args:
+        hamiltonian: a :class:`~qernel.hamiltonian.MoireHamiltonian`.
+        kind: ``"bloch"``: the exact non-interacting Bloch orbitals at the group's parameters
+            (:meth:`~qernel.hamiltonian.MoireHamiltonian.noninteracting_ground_state`);
+            ``"hartree_fock"``: the unrestricted Hartree-Fock orbitals at the group's V
+            (:func:`~qernel.reference.hartree_fock.hartree_fock`, lowest of its starts, default cutoff;
+            about 10 s per group at N = 6 on a 3x3 cell), for runs that carry V only.
+        values: (G, P) parameter values of the groups (user units).
+        names: the P parameter names.
+        stored: ``{V: HartreeFockResult}`` already computed (``"hartree_fock"`` only; e.g. from
+            :func:`~qernel.reference.hartree_fock_store.load_hartree_fock_states`): a group whose V is
+            stored uses it, the others are computed.
+
+    Returns:
+        one ``(orbitals_up, orbitals_down)`` per group; each a callable orbital set
+        ``positions (..., n_sigma, 2) -> (..., n_sigma, n_sigma)`` in internal units.
+    """
+    return [(s.orbitals_up, s.orbitals_down) for s in reference_states(hamiltonian, kind, values, names, stored)]
+
+
+def reference_energy(hamiltonian, state, parameters: Mapping[str, float]) -> float | None:
+    """Energy (meV, total, Coulomb included) of a reference determinant of :func:`reference_states`, or None.
+
+    A Hartree-Fock state carries its self-consistent energy. For a non-interacting (Bloch) state the energy of
+    the determinant of the lowest one-body levels in the plane-wave basis at the group's V
+    (as ``qernel reference --method bloch``: one Fock build, seconds at N = 24); None when the group
+    carries a band parameter other than V (that determinant is not evaluated).
+
+    Args:
+        hamiltonian: the run's :class:`~qernel.hamiltonian.MoireHamiltonian`.
+        state: one entry of :func:`reference_states`.
+        parameters: the group's carried parameter values (user units).
+    """
+    from ..reference.hartree_fock import HartreeFockResult
+
+    if isinstance(state, HartreeFockResult):  # its energy is the interacting one
+        return float(state.energy_meV)
+    if set(parameters) - {"V"}:
+        return None
+    from ..reference.hartree_fock import determinant_energy
+    from ..reference.planewave import PlaneWaveBasis
+
+    basis = PlaneWaveBasis.from_hamiltonian(hamiltonian, V=float(parameters.get("V", hamiltonian.parameters["V"])))
+    _, vectors = np.linalg.eigh(basis.one_body_matrix())
+    return float(determinant_energy(basis, vectors[:, : hamiltonian.n_up].T, vectors[:, : hamiltonian.n_down].T)["energy_meV"])
 
 
 def _stored_at(stored: Mapping[float, Any], V: float):
