@@ -374,7 +374,8 @@ def pretrain_orbitals(run: Run, output_dir=None, *, progress: bool = True) -> li
 def check_pretrained_state(run: Run, output_dir=None, *, print_fn=print) -> list[dict[str, Any]]:
     """The pretrained state's energy per parameter group next to its pretraining reference's energy.
 
-    One ``sample()`` of the run's (thermalised) chains and its local energies: a cheap estimate,
+    One ``sample()`` of the run's (thermalised) chains and its local energies, after which the
+    chains are put back as they were (the run's trajectory does not change): a cheap estimate,
     meant to show before VMC whether pretraining gave a usable state (an energy near the
     reference's with a small variance) or not. Printed as a table in meV per electron (with
     ``print_fn``; None: silent) and, with ``output_dir``, appended to its ``log.jsonl`` as one
@@ -401,10 +402,15 @@ def check_pretrained_state(run: Run, output_dir=None, *, print_fn=print) -> list
     if run.pretrain_references is None:
         raise ValueError("check_pretrained_state needs a pretrained run (call pretrain_orbitals first)")
     vstate, driver = run.vstate, run.driver
-    vstate.sample()
-    acceptance = np.asarray(per_group_acceptance(vstate))
-    local_energies = jnp.asarray(vstate.local_estimators(driver.operator).data)
-    stats = driver.group_statistics(local_energies, acceptance)
+    chains = vstate.sampler_state
+    try:
+        vstate.sample()
+        acceptance = np.asarray(per_group_acceptance(vstate))
+        local_energies = jnp.asarray(vstate.local_estimators(driver.operator).data)
+        stats = driver.group_statistics(local_energies, acceptance)
+    finally:  # a measurement only: the chains (positions, keys, step sizes) go on as if it had not run
+        vstate.sampler_state = chains
+        vstate.reset()
     names = run.hamiltonian.conditioned_on
     points = np.asarray(group_values(vstate))
     n = run.hamiltonian.n_electrons
