@@ -88,9 +88,15 @@ class GroupStats:
         return dict(self.__dict__)
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    # one program for the whole tree (op by op, JAX compiled isfinite and all once per leaf shape)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]))
+
+
 def _tree_all_finite(tree) -> bool:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return bool(jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])))
+    """Whether every entry of every leaf of ``tree`` is finite."""
+    return bool(_all_finite(tree))
 
 
 @partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner", "chunk_size"))
