@@ -11,8 +11,9 @@ shared; process CPU time, pinned to one core by :func:`qernel.pin_to_one_cpu`):
 
 * ``parts``: the programs one step runs, each traced, lowered and compiled ahead of time
   (``jitted.trace(...)``, ``.lower()``, ``.compile()``) from the very jitted functions the driver
-  calls, on abstract inputs (nothing is executed): the MCMC call (NetKet's ``_sample_chain``,
-  chain length of one step), the local energy of the batch (NetKet's ``_local_estimators_impl``
+  calls, on abstract inputs (nothing is executed): the MCMC call (qernel's one compiled sweep,
+  ``qernel.sampler.sampler._metropolis_sweep``; before it, NetKet's ``_sample_chain`` at the chain
+  length of one step), the local energy of the batch (NetKet's ``_local_estimators_impl``
   with qernel's operator) and the per-sample Jacobian + SPRING direction (the driver's
   ``_update_direction``). Reported: seconds of each stage and the size of the lowered StableHLO
   text in characters (where the programs are big).
@@ -87,6 +88,17 @@ def _stages(jitted, *args, **kwargs) -> dict:
             "hlo_chars": hlo_chars}
 
 
+def _mcmc_stages(sampler, machine, variables, state, length: int) -> dict:
+    """Stages of the MCMC call: the one compiled sweep of qernel's sampler where it has one, else
+    NetKet's ``_sample_chain`` (a scan over ``length`` sweeps, compiled per length)."""
+    try:
+        from qernel.sampler.sampler import _metropolis_sweep
+    except ImportError:  # a qernel before the shared sweep (--compare)
+        return _stages(type(sampler)._sample_chain, sampler, machine, variables, state, chain_length=length,
+                       return_log_probabilities=False)
+    return _stages(_metropolis_sweep, sampler, machine, variables, state)
+
+
 def measure_parts(run) -> dict:
     """Trace/lower/compile of the MCMC call, the local energy and the direction (nothing executed)."""
     import jax
@@ -106,9 +118,8 @@ def measure_parts(run) -> dict:
     energies = jax.ShapeDtypeStruct((n_chains * length,), jnp.result_type(real, 1j))
     group_ids = jnp.broadcast_to(jnp.asarray(chain_group_ids(vstate))[:, None], (n_chains, length)).reshape(-1)
     parts = {
-        "mcmc": _stages(type(sampler)._sample_chain, sampler, wrap_afun(vstate._sampler_model),
-                        vstate._sampler_variables, vstate.sampler_state, chain_length=length,
-                        return_log_probabilities=False),
+        "mcmc": _mcmc_stages(sampler, wrap_afun(vstate._sampler_model), vstate._sampler_variables,
+                             vstate.sampler_state, length),
         "local_energy": _stages(_local_estimators_impl, get_local_kernel(vstate, driver.operator, None),
                                 vstate._apply_fun, samples.shape[:-1], vstate.variables, samples, driver.operator),
         "direction": _stages(
