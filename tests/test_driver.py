@@ -214,3 +214,19 @@ def test_stock_netket_driver_on_several_parameter_values_warns_once():
         warnings.simplefilter("error", StockDriverWarning)
         stock.run(1, show_progress=False)  # once per process
     check._warned = False
+
+
+def test_tree_all_finite_sees_every_entry_of_every_leaf():
+    """The check of the updated parameters (one jitted program on the flattened tree) flags a NaN or
+    an inf in any entry of any leaf, float32 or float64, and passes a finite tree."""
+    from qernel.training.driver import _tree_all_finite
+
+    tree = {"a": {"w": jnp.ones((3, 4)), "b": jnp.zeros(5)}, "c": jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3)}
+    assert _tree_all_finite(tree)
+    for path, index, bad in ((("a", "w"), (2, 3), jnp.nan), (("a", "b"), (4,), jnp.inf), (("c",), (1, 2), -jnp.inf)):
+        broken = jax.tree_util.tree_map(lambda x: x, tree)
+        leaf = broken
+        for key in path[:-1]:
+            leaf = leaf[key]
+        leaf[path[-1]] = leaf[path[-1]].at[index].set(bad)
+        assert not _tree_all_finite(broken), (path, index, bad)

@@ -333,3 +333,43 @@ def test_no_parameters():
     assert samples.shape == (4, 10, 4)
     assert np.asarray(group_values(vstate)).shape == (1, 0)
     assert np.asarray(adapt_step_sizes(vstate)).shape == (1,)
+
+
+def _key_data(a):
+    return jax.random.key_data(a) if jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a
+
+
+def test_chains_of_every_length_share_one_compiled_sweep_and_equal_netkets_scan():
+    """ElectronMetropolisSampler (one jitted sweep called chain_length times) gives bit for bit the
+    chain of NetKet's MetropolisSampler._sample_chain (a scan over the sweep, compiled per length)
+    from the same state, on a transformer model; and lengths 1, 3 and 4 compile the sweep once."""
+    from netket.utils import wrap_afun
+
+    from qernel.run import build_run
+    from qernel.sampler.sampler import ElectronMetropolisSampler
+
+    from _compile_counter import count_compilations
+    from _tiny_demo import tiny_demo_config
+
+    run = build_run(tiny_demo_config(
+        parameters={"type": "grid", "values": {"V": [5.0, 15.0]}},
+        sampler={"n_chains": 4, "n_samples": 8, "n_discard_per_chain": 1},
+        optimizer={"n_steps": 1, "preconditioner": "minsr"},
+    ))
+    vstate = run.vstate
+    sampler, machine, variables = vstate.sampler, wrap_afun(vstate._sampler_model), vstate._sampler_variables
+    assert isinstance(sampler, ElectronMetropolisSampler)
+    state = sampler.reset(machine, variables, vstate.sampler_state)
+    with count_compilations() as compiled:
+        for length in (1, 3, 4):
+            (ours, ours_log_prob), ours_state = sampler._sample_chain(machine, variables, state, length, True)
+            (scan, scan_log_prob), scan_state = nk.sampler.MetropolisSampler._sample_chain(
+                sampler, machine, variables, state, length, return_log_probabilities=True)
+            assert ours.shape == (4, length, vstate.hilbert.size)
+            np.testing.assert_array_equal(ours, scan)
+            np.testing.assert_array_equal(ours_log_prob, scan_log_prob)
+            for a, b in zip(jax.tree_util.tree_leaves(ours_state), jax.tree_util.tree_leaves(scan_state)):
+                np.testing.assert_array_equal(_key_data(a), _key_data(b))  # positions, keys, counters
+            assert not np.array_equal(ours_state.σ, state.σ)  # the chains moved
+    assert compiled.count("jit(_metropolis_sweep)") == 1
+    assert compiled.count("jit(_sample_chain)") == 3  # NetKet's reference: one per length

@@ -1,7 +1,8 @@
 """Build NetKet Metropolis samplers for electrons carrying Hamiltonian parameters, and steer them.
 
-:func:`make_sampler` returns a plain ``netket.sampler.MetropolisSampler`` with a qernel rule, so
-``nk.vqs.MCState`` uses it unchanged. The helpers below act on an ``MCState`` (``vstate``) that
+:func:`make_sampler` returns a ``netket.sampler.MetropolisSampler`` (the subclass
+:class:`ElectronMetropolisSampler`, which compiles one sweep for chains of every length) with a
+qernel rule, so ``nk.vqs.MCState`` uses it unchanged. The helpers below act on an ``MCState`` (``vstate``) that
 uses such a sampler:
 
 * :func:`per_group_acceptance` — acceptance of each parameter group in the last ``sample()``;
@@ -26,6 +27,7 @@ state to ``rule.reset``, which is where the qernel rule banks the counters.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +113,7 @@ def make_sampler(
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype must be a real floating dtype, got {dtype}")
     move_rule = _RULES[rule](parameter_space, initial_sigma=initial_sigma, init_width=init_width)
-    return nk.sampler.MetropolisSampler(
+    return ElectronMetropolisSampler(
         hilbert,
         move_rule,
         n_chains=int(n_chains),
@@ -121,6 +123,43 @@ def make_sampler(
         machine_pow=machine_pow,
         reset_chains=reset_chains,
     )
+
+
+@jax.jit
+def _stack_chains(samples, log_probabilities):
+    """(n_chains, L, D) samples and (n_chains, L) log-probabilities from L per-sweep arrays."""
+    return jnp.stack(samples, axis=1), jnp.stack(log_probabilities, axis=1)
+
+
+@partial(jax.jit, static_argnums=1)
+def _metropolis_sweep(sampler, machine, parameters, state):
+    """One sample of every chain (``sampler.sweep_size`` Metropolis steps): NetKet's ``_sample_next``."""
+    return sampler._sample_next(machine, parameters, state)
+
+
+class ElectronMetropolisSampler(nk.sampler.MetropolisSampler):
+    """NetKet's ``MetropolisSampler`` whose chains of every length share one compiled sweep.
+
+    NetKet's ``_sample_chain`` scans ``_sample_next`` (one sweep) over ``chain_length`` samples, a
+    static argument: every distinct length (the discarded and the kept samples of
+    ``MCState.sample``, the blocks of :func:`thermalise`) compiles the sweep, i.e. the model's
+    forward pass, once more (about 5 s of one CPU core each for a 10^5-parameter model,
+    ``benchmarks/compile_time.py``). Here the jitted sweep is called ``chain_length`` times from
+    Python: one compilation for all lengths, the same moves with the same random keys (the state,
+    key included, is threaded from sweep to sweep exactly as in NetKet's scan), and a Python
+    dispatch per sample, negligible next to a sweep.
+    """
+
+    def _sample_chain(self, machine, parameters, state, chain_length, return_log_probabilities: bool = False):
+        samples, log_probabilities = [], []
+        for _ in range(int(chain_length)):
+            state, (sigma, log_prob) = _metropolis_sweep(self, machine, parameters, state)
+            samples.append(sigma)
+            log_probabilities.append(log_prob)
+        samples, log_probabilities = _stack_chains(samples, log_probabilities)
+        if return_log_probabilities:
+            return (samples, log_probabilities), state
+        return samples, state
 
 
 # -- access ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import netket as nk
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 from netket.callbacks import AbstractCallback, StopRun
 from netket.utils import struct
 from netket.utils.iterators import to_iterable
@@ -88,9 +89,17 @@ class GroupStats:
         return dict(self.__dict__)
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    # one small program on the flattened tree: op by op, JAX compiled isfinite and all once per leaf
+    # shape (19 programs, ~2 s of one core for a 74-leaf model), and per-leaf reductions in one
+    # program still took ~1.2 s to compile against 0.4 s for this
+    return jnp.all(jnp.isfinite(ravel_pytree(tree)[0]))
+
+
 def _tree_all_finite(tree) -> bool:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return bool(jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])))
+    """Whether every entry of every leaf of ``tree`` is finite."""
+    return bool(_all_finite(tree))
 
 
 @partial(jax.jit, static_argnames=("apply_fun", "n_groups", "clip_width", "preconditioner", "chunk_size"))
