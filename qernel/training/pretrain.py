@@ -148,12 +148,9 @@ def reference_energy(hamiltonian, state, parameters: Mapping[str, float]) -> flo
         return float(state.energy_meV)
     if set(parameters) - {"V"}:
         return None
-    from ..reference.hartree_fock import determinant_energy
-    from ..reference.planewave import PlaneWaveBasis
+    from ..reference.command import bloch_determinant
 
-    basis = PlaneWaveBasis.from_hamiltonian(hamiltonian, V=float(parameters.get("V", hamiltonian.parameters["V"])))
-    _, vectors = np.linalg.eigh(basis.one_body_matrix())
-    return float(determinant_energy(basis, vectors[:, : hamiltonian.n_up].T, vectors[:, : hamiltonian.n_down].T)["energy_meV"])
+    return float(bloch_determinant(hamiltonian, float(parameters.get("V", hamiltonian.parameters["V"])))["energy_meV"])
 
 
 def _stored_at(stored: Mapping[float, Any], V: float):
