@@ -61,6 +61,10 @@ VARIANTS = {
     "minsr": {"optimizer": {"preconditioner": "minsr"}, "pretrain": {"steps": 0}},
     "minsr+pretrain": {"optimizer": {"preconditioner": "minsr"}, "pretrain": {"steps": 200}},
     "spring+pretrain": {"optimizer": {"preconditioner": "spring", "momentum": 0.8}, "pretrain": {"steps": 200}},
+    # the same with the demo's decaying learning rate, 0.3 / (1 + 0.01 step): below a constant rate's noise floor
+    "minsr+decay": {"optimizer": {"preconditioner": "minsr", "learning_rate_decay": 1e-2}, "pretrain": {"steps": 0}},
+    "spring+pretrain+decay": {"optimizer": {"preconditioner": "spring", "momentum": 0.8, "learning_rate_decay": 1e-2},
+                              "pretrain": {"steps": 200}},
 }
 
 
