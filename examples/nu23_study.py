@@ -70,7 +70,7 @@ def references(size: int = 3, reverse: bool = False) -> dict:
     """Bloch determinant (its exact <H>), Hartree-Fock (lowest of its starts) and band-projected ED at every trained V;
     an existing file is extended, not recomputed (each method is a resumable stage). Two processes may share the
     work (one with ``reverse``: the grid from the top): each rereads the file before every V and merges on writing."""
-    from qernel.reference.command import bloch_determinant
+    from qernel.reference.bloch import bloch_determinant
 
     out = RESULTS / f"references_{_tag(size)}.json"
     from qernel.reference.ed import band_projected_ed

@@ -74,7 +74,7 @@ def demo_report(checkpoint: str | Path, values: list[float], trained: list[float
         if stored.get("key") == key:
             return stored["records"], True
 
-    from .reference.command import bloch_determinant
+    from .reference.bloch import bloch_determinant
     from .run import state_at_values
 
     run, _, evaluator = state_at_values(checkpoint, {"V": [float(v) for v in values]}, n_samples=n_samples)

@@ -140,7 +140,7 @@ def test_bloch_determinant_plane_wave_energy_equals_monte_carlo_energy():
     """The demo's Bloch column (the exact plane-wave energy of the non-interacting determinant, at the
     demo's eps = 10 and deepest V) is the Monte Carlo energy of the same determinant."""
     from qernel.reference import bloch_slater_energy
-    from qernel.reference.command import bloch_determinant
+    from qernel.reference.bloch import bloch_determinant
 
     ham = _ham(2, 1, eps=10.0)
     with warnings.catch_warnings():

@@ -263,7 +263,7 @@ def test_the_pretrained_state_is_measured_before_vmc_next_to_its_reference(tmp_p
     VMC log keeps). The reference energy of each group is the Bloch determinant's at that group's V
     (computed independently); the measurement leaves the chains as they were, so the first VMC step
     measures the same samples and the same energy."""
-    from qernel.reference.command import bloch_determinant
+    from qernel.reference.bloch import bloch_determinant
     from qernel.run import train
     from qernel.training.callbacks import read_log
 

@@ -124,25 +124,6 @@ def _hamiltonian(system):
     )
 
 
-def bloch_determinant(hamiltonian, V: float, cutoff: float | None = None) -> dict:
-    """Exact plane-wave energy (meV) of the determinant of the lowest non-interacting levels, and its parts."""
-    import numpy as np
-
-    from .hartree_fock import determinant_energy
-    from .planewave import PlaneWaveBasis
-
-    basis = PlaneWaveBasis.from_hamiltonian(hamiltonian, V=V, cutoff=cutoff)
-    w, v = np.linalg.eigh(basis.one_body_matrix())
-    parts = determinant_energy(basis, v[:, : hamiltonian.n_up].T, v[:, : hamiltonian.n_down].T)
-    n = hamiltonian.n_electrons
-    return {"method": "bloch", "V_meV": float(V), "n_electrons": n, "n_up": hamiltonian.n_up,
-            "n_down": hamiltonian.n_down, "energy_meV": parts["energy_meV"],
-            "energy_per_electron_meV": parts["energy_meV"] / n,
-            **{k: val for k, val in parts.items() if k != "energy_meV"},
-            "noninteracting_energy_meV": float(w[: hamiltonian.n_up].sum() + w[: hamiltonian.n_down].sum()),
-            "n_plane_waves": basis.n_pw, "cutoff": basis.cutoff}
-
-
 def run_reference(config_path, method: str, bands: int | None = None, values: dict | None = None,
                   json_path=None, cutoff: float | None = None, print_fn=print) -> dict:
     """Validate, compute and report; returns the JSON document (see the module docstring)."""
@@ -158,6 +139,8 @@ def run_reference(config_path, method: str, bands: int | None = None, values: di
     print_fn(header)
     for V in checked["V"]:
         if method == "bloch":
+            from .bloch import bloch_determinant
+
             record = bloch_determinant(hamiltonian, V, cutoff)
             extra = f"non-interacting {record['noninteracting_energy_meV']:.4f}"
         elif method == "hf":

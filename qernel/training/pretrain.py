@@ -148,7 +148,7 @@ def reference_energy(hamiltonian, state, parameters: Mapping[str, float]) -> flo
         return float(state.energy_meV)
     if set(parameters) - {"V"}:
         return None
-    from ..reference.command import bloch_determinant
+    from ..reference.bloch import bloch_determinant
 
     return float(bloch_determinant(hamiltonian, float(parameters.get("V", hamiltonian.parameters["V"])))["energy_meV"])
 
