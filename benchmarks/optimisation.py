@@ -65,6 +65,11 @@ VARIANTS = {
     "minsr+decay": {"optimizer": {"preconditioner": "minsr", "learning_rate_decay": 1e-2}, "pretrain": {"steps": 0}},
     "spring+pretrain+decay": {"optimizer": {"preconditioner": "spring", "momentum": 0.8, "learning_rate_decay": 1e-2},
                               "pretrain": {"steps": 200}},
+    # no pretraining: the orbitals start at the free-electron Fermi-sea determinant (QERNELConfig.orbital_init)
+    "minsr+pwinit": {"optimizer": {"preconditioner": "minsr"}, "pretrain": {"steps": 0},
+                     "ansatz": {"orbital_init": "plane_waves"}},
+    "spring+pwinit+decay": {"optimizer": {"preconditioner": "spring", "momentum": 0.8, "learning_rate_decay": 1e-2},
+                            "pretrain": {"steps": 0}, "ansatz": {"orbital_init": "plane_waves"}},
 }
 
 

@@ -16,6 +16,14 @@ imaginary part) and ``e`` an envelope respecting the boundary conditions:
 * open boundaries (trap): Gaussians ``exp(-alpha_dj |r|^2 / l^2)`` with learnable
   ``alpha > 0`` (``alpha = 1/2`` at init: the oscillator ground state for ``l = 1/sqrt(omega)``).
 
+Initialisation (``init``): ``"random"`` (default) starts ``f`` as a plain ``hk.Linear`` (weights
+~ 1/sqrt(D), bias 0), far from any physical state; ``"plane_waves"`` (periodic cells) starts the
+real part's bias at 1 on each spin's own columns (0 on the other spin's columns of a full
+determinant) and the weights at a tenth of that scale, so every determinant starts within ~10 %
+of the free-electron Fermi-sea determinant of the envelope's plane waves: the exact
+non-interacting ground state at V = 0 and a reference-close start (whose energy is that of the
+uniform Hartree-Fock-like plane-wave state) at V > 0.
+
 ``psi = sum_d prod_sigma det Phi^sigma_d`` is evaluated with ``slogdet`` and a log-sum-exp
 over determinants that carries signs (real) or phases (complex), so it is stable for 150
 electrons. A spin with ``n_sigma = 0`` contributes the factor 1.
@@ -171,6 +179,8 @@ class Orbitals(hk.Module):
         envelope: ``"plane_wave"`` / ``"none"`` (periodic) or ``"gaussian"`` / ``"none"`` (open).
         length_scale: Gaussian envelope length (open boundaries).
         twist: boundary twist for complex plane-wave envelopes (see :func:`plane_wave_kpoints`).
+        init: ``"random"`` or ``"plane_waves"`` (see the module docstring; periodic cells with
+            plane-wave envelopes only).
         full_determinant: one N x N determinant per k whose columns are the up orbitals followed
             by the down orbitals (envelope columns: the n_up then the n_down lowest plane waves),
             with separate linear maps for up and down rows (FermiNet/PeriodicWave "full det").
@@ -183,7 +193,7 @@ class Orbitals(hk.Module):
     """
 
     @positional_deprecated("n_determinants", "complex_output", "supercell", "envelope", "length_scale", "twist",
-                           "full_determinant", "name")
+                           "full_determinant", "name")  # ``init`` is keyword-only and new: not listed
     def __init__(
         self,
         n_up: int,
@@ -197,6 +207,7 @@ class Orbitals(hk.Module):
         twist=None,
         full_determinant: bool = False,
         name=None,
+        init: str = "random",
     ) -> None:
         super().__init__(name=name)
         if n_determinants < 1:
@@ -206,6 +217,13 @@ class Orbitals(hk.Module):
             raise ValueError(
                 f"envelope must be one of {allowed} for {'periodic' if supercell else 'open'} boundaries, got {envelope!r}"
             )
+        if init not in ORBITAL_INITS:
+            raise ValueError(f"orbital init must be one of {ORBITAL_INITS}, got {init!r}")
+        if init == "plane_waves" and envelope != "plane_wave":
+            raise ValueError(
+                f"orbital init 'plane_waves' needs plane-wave envelopes (a periodic cell), got envelope {envelope!r}"
+            )
+        self.init = init
         self.n_up, self.n_down = int(n_up), int(n_down)
         self.n_determinants = int(n_determinants)
         self.complex_output = complex_output
@@ -251,9 +269,11 @@ def _fused_slogdet(module: Orbitals, h, positions, rows, columns):
     k, n_cols, width = module.n_determinants, sum(n for _, n in columns), h.shape[-1]
     ws, bs, alphas = [], [], []
     for spin, _, count in rows:
-        w, b = _linear_parameters(f"orbital_{spin}_real", width, k * n_cols, dtype)
+        w, b = _linear_parameters(f"orbital_{spin}_real", width, k * n_cols, dtype,
+                                  *_initialisers(module, spin, columns, width, "real"))
         if module.complex_output:
-            w_imag, b_imag = _linear_parameters(f"orbital_{spin}_imag", width, k * n_cols, dtype)
+            w_imag, b_imag = _linear_parameters(f"orbital_{spin}_imag", width, k * n_cols, dtype,
+                                                *_initialisers(module, spin, columns, width, "imag"))
             w, b = w + 1j * w_imag, b + 1j * b_imag
         ws.append(w)
         bs.append(b)
@@ -281,15 +301,41 @@ class _LinearParameters(hk.Module):
     """The parameters ``w`` (D_in, D_out) and ``b`` (D_out,) of an ``hk.Linear`` of the same name
     (same initialisers, same creation order), without applying it."""
 
-    def __call__(self, input_size: int, output_size: int, dtype):
-        init = hk.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
-        w = hk.get_parameter("w", [input_size, output_size], dtype, init=init)
-        b = hk.get_parameter("b", [output_size], dtype, init=jnp.zeros)
+    def __call__(self, input_size: int, output_size: int, dtype, w_init=None, b_init=None):
+        w_init = w_init or hk.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
+        w = hk.get_parameter("w", [input_size, output_size], dtype, init=w_init)
+        b = hk.get_parameter("b", [output_size], dtype, init=b_init or jnp.zeros)
         return w, b
 
 
-def _linear_parameters(name: str, input_size: int, output_size: int, dtype):
-    return _LinearParameters(name=name)(input_size, output_size, dtype)
+def _linear_parameters(name: str, input_size: int, output_size: int, dtype, w_init=None, b_init=None):
+    return _LinearParameters(name=name)(input_size, output_size, dtype, w_init, b_init)
+
+
+#: weight scale of ``init = "plane_waves"`` relative to ``hk.Linear``'s 1/sqrt(D): small enough that
+#: the start is the plane-wave determinant to ~10 %, large enough that the trunk gets gradients
+PLANE_WAVE_INIT_WEIGHT_SCALE = 0.1
+ORBITAL_INITS = ("random", "plane_waves")
+
+
+def _initialisers(module: Orbitals, spin: str, columns: list[tuple[str, int]], input_size: int, part: str):
+    """``(w_init, b_init)`` of the linear map ``orbital_<spin>_<part>`` (None: ``hk.Linear``'s own).
+
+    ``"plane_waves"``: the real bias is 1 on the columns of the row's own spin, tiled over the K
+    determinants (column index ``d * n_cols + j``), 0 elsewhere; the imaginary bias 0.
+    """
+    if module.init == "random":
+        return None, None
+    w_init = hk.initializers.TruncatedNormal(stddev=PLANE_WAVE_INIT_WEIGHT_SCALE / np.sqrt(input_size))
+    if part == "imag":
+        return w_init, None
+    own = np.concatenate([np.full(n, 1.0 if group == spin else 0.0) for group, n in columns])
+    bias = np.tile(own, module.n_determinants)
+
+    def b_init(shape, dtype):
+        return jnp.asarray(bias, dtype=dtype).reshape(shape)
+
+    return w_init, b_init
 
 
 def _orbital_matrix(module: Orbitals, h_rows, r_rows, spin: str, columns: list[tuple[str, int]]) -> jnp.ndarray:
@@ -302,7 +348,8 @@ def _orbital_matrix(module: Orbitals, h_rows, r_rows, spin: str, columns: list[t
     n_cols = sum(n for _, n in columns)
 
     def linear(part):
-        y = hk.Linear(k * n_cols, name=f"orbital_{spin}_{part}")(h_rows)  # (B, n_rows, K * n_cols)
+        w_init, b_init = _initialisers(module, spin, columns, h_rows.shape[-1], part)
+        y = hk.Linear(k * n_cols, w_init=w_init, b_init=b_init, name=f"orbital_{spin}_{part}")(h_rows)  # (B, n_rows, K * n_cols)
         return jnp.moveaxis(y.reshape(batch, n_rows, k, n_cols), 2, 1)
 
     phi = linear("real")

@@ -45,7 +45,7 @@ from .film import FiLMEmbedding
 from .jastrow import Jastrow
 from .layer_norm import LayerNorm
 from .moe import DISPATCH_MODES, GATING_MODES, ROUTING_MODES
-from .orbitals import Orbitals, log_psi_from_orbitals, log_psi_from_slogdets
+from .orbitals import ORBITAL_INITS, Orbitals, log_psi_from_orbitals, log_psi_from_slogdets
 from .spin_flip import check_spin_flip, combine_flipped, flip_spins, spin_flip_symmetric
 from .system import resolve_system
 
@@ -104,6 +104,9 @@ class QERNELConfig:
             length of the open-boundary features and Gaussian envelope, e.g. the oscillator length
             ``1/sqrt(omega)``; unused for periodic cells) is used unless this is given.
         twist: boundary twist (fractional supercell reciprocal units) or None (periodic).
+        orbital_init: ``"random"`` (default) or ``"plane_waves"``: the orbital maps start so that
+            every determinant is within ~10 % of the free-electron Fermi-sea determinant of the
+            envelope's plane waves (periodic cells; see :mod:`qernel.ansatz.orbitals`).
         fused_determinant: evaluate orbital matrices and their ``slogdet`` as one op with a
             closed-form forward-Laplacian rule (same psi and parameters; False: plain
             ``slogdet``, folx traces every primitive; see :mod:`qernel.ansatz.fused_determinant`).
@@ -142,6 +145,7 @@ class QERNELConfig:
     twist: tuple[float, float] | None = None
     fused_determinant: bool = True
     spin_flip: int = 0
+    orbital_init: str = "random"
 
     def __post_init__(self) -> None:
         positive = ("n_layers", "width", "num_heads", "num_kv_heads", "num_experts", "top_k", "n_determinants",
@@ -172,6 +176,10 @@ class QERNELConfig:
             raise ValueError(f"QERNELConfig.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
         if self.envelope not in ("auto", "none"):
             raise ValueError(f"QERNELConfig.envelope must be 'auto' or 'none', got {self.envelope!r}")
+        if self.orbital_init not in ORBITAL_INITS:
+            raise ValueError(f"QERNELConfig.orbital_init must be one of {ORBITAL_INITS}, got {self.orbital_init!r}")
+        if self.orbital_init == "plane_waves" and self.envelope == "none":
+            raise ValueError("QERNELConfig.orbital_init='plane_waves' needs the plane-wave envelope (envelope='auto')")
         if self.cusp_coupling is not None and not self.cusp_coupling >= 0:
             raise ValueError(f"QERNELConfig.cusp_coupling must be >= 0, got {self.cusp_coupling}")
         if self.jastrow_smooth < 0:
@@ -222,7 +230,7 @@ class PlainTransformerConfig:
     rejected with the key named. The fields and their defaults are those of :class:`QERNELConfig`
     (see there): n_layers, width, num_heads, ffn_hidden (dense FFN hidden width, default
     ``4 * width``), n_determinants, full_determinant, use_jastrow, jastrow_smooth, complex_output,
-    log_abs_only, dtype, n_harmonics, envelope, twist, fused_determinant, and the deprecated
+    log_abs_only, dtype, n_harmonics, envelope, twist, fused_determinant, orbital_init, and the deprecated
     physics overrides cusp_coupling and length_scale.
     """
 
@@ -243,6 +251,7 @@ class PlainTransformerConfig:
     length_scale: float | None = None
     twist: tuple[float, float] | None = None
     fused_determinant: bool = True
+    orbital_init: str = "random"
 
     def __post_init__(self) -> None:
         try:
@@ -372,7 +381,7 @@ class QERNEL(hk.Module):
         orbitals = Orbitals(
             n_up, n_down, n_determinants=config.n_determinants, complex_output=config.complex_output,
             supercell=hilbert.supercell, envelope=envelope, length_scale=self.length_scale, twist=config.twist,
-            full_determinant=config.full_determinant, name="orbitals",
+            full_determinant=config.full_determinant, name="orbitals", init=config.orbital_init,
         )
         output = "log_abs" if config.log_abs_only else "complex"
         if config.fused_determinant:
