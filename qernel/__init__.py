@@ -36,7 +36,7 @@ from ._ynn import disable_ynn_fusion as _disable_ynn_fusion
 # segfault on rank-7 float32 arrays, which the forward Laplacian of attention makes.
 _disable_ynn_fusion()
 
-# No side effect by default: only QERNEL_PIN_CPU=1 pins on import (jaxlib 0.10 LAPACK deadlock on
+# No pinning by default: only QERNEL_PIN_CPU=1 pins on import (jaxlib 0.10 LAPACK deadlock on
 # few cores, see qernel/_xla.py); the qernel CLI and the test suite call pin_to_one_cpu() themselves.
 _pin_if_requested()
 
