@@ -42,8 +42,14 @@ CONFIG = "examples/configs/moire_nu23_3x3.toml"
 V_VALUES = [0.0, 10.0, 20.0, 30.0]
 
 
-def build(dtype: str, batch: int):
+def build(dtype: str, batch: int, model: str = "config"):
+    """The run of the config at ``dtype`` and ``batch``; ``model="predecessor"``: with the model of
+    ``benchmarks/compile_time.py`` (no FiLM, no MoE, 4 heads on 4 kv heads) instead."""
     data = load_config(ROOT / CONFIG).to_dict()
+    if model == "predecessor":
+        from compile_time import PREDECESSOR_ANSATZ
+
+        data["ansatz"] = dict(PREDECESSOR_ANSATZ)
     data["parameters"]["values"]["V"] = list(V_VALUES)
     data["sampler"].update(n_chains=16 * len(V_VALUES), n_samples=batch)
     data["run"].update(dtype=dtype)
@@ -59,9 +65,9 @@ def step(run):
     run.driver.step()
 
 
-def measure(batch: int, rounds: int, n_thermalise: int, timer) -> dict:
+def measure(batch: int, rounds: int, n_thermalise: int, timer, model: str = "config") -> dict:
     """CPU (or wall) seconds of the local energy and the step at ``batch``, both precisions."""
-    runs = {dtype: build(dtype, batch) for dtype in ("float64", "float32")}
+    runs = {dtype: build(dtype, batch, model) for dtype in ("float64", "float32")}
     compile_times = {}
     for dtype, run in runs.items():
         run.driver.thermalise(n_thermalise)
@@ -96,6 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-thermalise", type=int, default=20)
     parser.add_argument("--clock", default="auto", choices=["auto", "cpu", "wall"])
+    parser.add_argument("--model", default="config", choices=["config", "predecessor"],
+                        help="the config's model, or compile_time.py's (whose float32 runs also with YNNPACK fusions)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU before JAX starts
@@ -104,9 +112,9 @@ def main(argv=None) -> int:
     timer = clock(args.clock)
     results = []
     for batch in args.batch:
-        results.append(measure(batch, args.rounds, args.n_thermalise, timer))
+        results.append(measure(batch, args.rounds, args.n_thermalise, timer, args.model))
         r = results[-1]
-        print(f"{CONFIG} model ({r['n_parameters']} parameters), N = {r['n_electrons']}, batch {batch}; best of "
+        print(f"{CONFIG}, {args.model} model ({r['n_parameters']} parameters), N = {r['n_electrons']}, batch {batch}; best of "
               f"{args.rounds} alternating rounds, {args.clock} clock")
         print(f"{'':>22s} {'float64 [s]':>12s} {'float32 [s]':>12s} {'float32/float64':>16s}")
         for name in ("local_energy", "step"):
@@ -116,7 +124,7 @@ def main(argv=None) -> int:
         print(f"{'first step (compile)':>22s} {a:12.3f} {b:12.3f} {b / a:16.2f}", flush=True)
     result = {
         "command": "python benchmarks/float32_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "config": CONFIG, "V_values": V_VALUES, "platform": platform.machine(),
+        "config": CONFIG, "model": args.model, "V_values": V_VALUES, "platform": platform.machine(),
         "backend": jax.devices()[0].platform, "jax": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""), "clock": args.clock, "rounds": args.rounds,
         "results": results,
