@@ -71,3 +71,13 @@ def test_bad_guard_setting_is_a_clear_error():
     bad = run_probe({GUARD_VARIABLE: "yes"}, "flags")
     assert bad.returncode != 0
     assert f"{GUARD_VARIABLE} must be 0 or 1 (or unset), got 'yes'" in bad.stderr
+
+
+@pytest.mark.skipif(not (jaxlib_version() and AFFECTED[0] <= jaxlib_version() <= AFFECTED[1]),
+                    reason="installed jaxlib is not one with the YNNPACK crash")
+def test_import_after_jax_started_warns_that_the_flag_comes_too_late():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", GUARD_VARIABLE)}
+    code = "import jax; jax.devices(); import qernel"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "XLA has read XLA_FLAGS already" in out.stderr
