@@ -20,15 +20,23 @@ the subpackages are the namespaces for everything else. Names that the top level
 ``qernel.KineticEnergy`` and ``qernel.PotentialEnergy`` are not top-level names on purpose:
 NetKet has classes of the same names with other signatures.
 
-``import qernel`` changes nothing in the calling process and imports neither JAX nor NetKet
-(the names are loaded on first access); :func:`qernel.pin_to_one_cpu` is the opt-in guard
-against a CPU deadlock of jaxlib 0.10 on few-core machines.
+``import qernel`` imports neither JAX nor NetKet (the names are loaded on first access) and
+changes one thing in the calling process: with jaxlib 0.10.2-0.11.0 it adds
+``--xla_cpu_experimental_ynn_fusion_type=`` to ``XLA_FLAGS``, since those versions crash on
+float32 programs of the model's size in YNNPACK fusions (``qernel/_ynn.py``; ``QERNEL_YNN_GUARD=0``
+or a YNN setting of the user's own in ``XLA_FLAGS`` keeps them). :func:`qernel.pin_to_one_cpu`
+is the opt-in guard against a CPU deadlock of jaxlib 0.10 on few-core machines.
 """
 
 from ._xla import pin_if_requested as _pin_if_requested
 from ._xla import pin_to_one_cpu
+from ._ynn import disable_ynn_fusion as _disable_ynn_fusion
 
-# No side effect by default: only QERNEL_PIN_CPU=1 pins on import (jaxlib 0.10 LAPACK deadlock on
+# Before JAX starts its backend (XLA reads XLA_FLAGS then): jaxlib 0.10.2's YNNPACK fusions
+# segfault on rank-7 float32 arrays, which the forward Laplacian of attention makes.
+_disable_ynn_fusion()
+
+# No pinning by default: only QERNEL_PIN_CPU=1 pins on import (jaxlib 0.10 LAPACK deadlock on
 # few cores, see qernel/_xla.py); the qernel CLI and the test suite call pin_to_one_cpu() themselves.
 _pin_if_requested()
 

@@ -36,7 +36,7 @@ the 0.11.0 tag), so releases after 0.11.0 should not need either; pyproject.toml
 GPU runs do not use these kernels. On CPU nodes with many cores all pool threads would have to
 block at once, which a program with a few independent solves does not do (not tested here).
 
-**Policy.** ``import qernel`` changes nothing unless ``QERNEL_PIN_CPU=1``. The ``qernel`` command
+**Policy.** ``import qernel`` pins nothing unless ``QERNEL_PIN_CPU=1``. The ``qernel`` command
 and the test suite call :func:`pin_to_one_cpu`; ``QERNEL_PIN_CPU=0`` turns every pinning off
 (e.g. on a GPU machine), including calls in scripts.
 """
