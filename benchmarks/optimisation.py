@@ -70,6 +70,9 @@ VARIANTS = {
                      "ansatz": {"orbital_init": "plane_waves"}},
     "spring+pwinit+decay": {"optimizer": {"preconditioner": "spring", "momentum": 0.8, "learning_rate_decay": 1e-2},
                             "pretrain": {"steps": 0}, "ansatz": {"orbital_init": "plane_waves"}},
+    # the same in single precision: more steps per CPU-second
+    "minsr+pwinit+f32": {"optimizer": {"preconditioner": "minsr"}, "pretrain": {"steps": 0},
+                         "ansatz": {"orbital_init": "plane_waves"}, "run": {"dtype": "float32"}},
 }
 
 
