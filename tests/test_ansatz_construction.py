@@ -157,6 +157,9 @@ def test_old_positional_module_calls_build_the_same_module_with_a_warning(name, 
     np.testing.assert_array_equal(value, old_value)
 
 
+@pytest.mark.slow  # ~100 s CPU (8 QERNEL compilations); by default the decorator's mapping and warning are
+# covered by test_positional_deprecated_maps_old_positions_to_names_and_warns_naming_the_call and the
+# module cases of test_old_positional_module_calls_build_the_same_module_with_a_warning
 def test_old_positional_builder_calls_build_the_same_models():
     hilbert = ElectronHilbert(2, 1, CELL, ("V",))
     x = _samples(hilbert, [[5.0], [25.0]])

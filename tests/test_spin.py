@@ -130,7 +130,9 @@ def _spin_flip_run(spin_flip, *, n_electrons=4, n_up=2, polarized=False, **ansat
     return ham, build_model(config, ham, space)
 
 
-@pytest.mark.parametrize("parity", [1, -1])
+# parity -1 in slow: by default test_trap_diagnostics_signed_rebuild_keeps_spin_flip builds spin_flip = -1
+# (S^2 = 2 on every sample), and parity +1 here runs the same symmetrisation code
+@pytest.mark.parametrize("parity", [1, pytest.param(-1, marks=pytest.mark.slow)])
 def test_qernel_spin_flip_option_gives_flip_parity_at_perturbed_parameters(parity):
     """[ansatz] spin_flip = +-1 (N = 4, 2 up + 2 down): at parameters all moved off their initial
     values, psi(F R) = parity psi(R) (equal log|psi|, sign ratio = parity), psi equals the hand-made
