@@ -161,7 +161,8 @@ def evaluate(run_dirs: list[str], n_samples_per_value: int = 8192, block_size: i
         start = dict(data.get("init_from") or {})  # qernel train --init-from: the steps before this run
         if start:
             start["checkpoint"] = Path(str(start.get("checkpoint", ""))).name
-        total = int(data["step"]) + int(start.get("step", 0))
+        # a start exported with its own history (qernel export-pretrained) knows its total step count
+        total = int(data["step"]) + int(start.get("provenance", {}).get("total_steps", start.get("step", 0)))
         result = {
             "run": run_dir.name, "steps": int(data["step"]), "total_steps": total,
             **({"init_from": start} if start else {}), "config": data["config"],
@@ -182,7 +183,9 @@ def table(size: int = 3) -> str:
     out_md = RESULTS / f"table_{_tag(size)}.md"
     refs = json.loads((RESULTS / f"references_{_tag(size)}.json").read_text())["rows"]
     models = {p.stem.removeprefix("model_"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("model_*.json"))}
-    models = {name: m for name, m in models.items() if m["config"]["system"]["supercell"] == size}
+    # evaluated models only (other model_*.json records, e.g. the first steps of a stopped run, have no rows)
+    models = {name: m for name, m in models.items()
+              if isinstance(m.get("config"), dict) and "rows" in m and m["config"]["system"]["supercell"] == size}
     ed_bands = ED_BANDS_BY_SIZE[size]
     ed_keys = [f"ed_{b}" for b in ed_bands]
     with_hf = HARTREE_FOCK_BY_SIZE[size]
