@@ -184,8 +184,7 @@ def table(size: int = 3) -> str:
     refs = json.loads((RESULTS / f"references_{_tag(size)}.json").read_text())["rows"]
     models = {p.stem.removeprefix("model_"): json.loads(p.read_text()) for p in sorted(RESULTS.glob("model_*.json"))}
     # evaluated models only (other model_*.json records, e.g. the first steps of a stopped run, have no rows)
-    models = {name: m for name, m in models.items()
-              if isinstance(m.get("config"), dict) and "rows" in m and m["config"]["system"]["supercell"] == size}
+    models = {name: m for name, m in models.items() if "rows" in m and m["config"]["system"]["supercell"] == size}
     ed_bands = ED_BANDS_BY_SIZE[size]
     ed_keys = [f"ed_{b}" for b in ed_bands]
     with_hf = HARTREE_FOCK_BY_SIZE[size]
