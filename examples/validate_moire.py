@@ -78,12 +78,18 @@ def validate_foundation_vs_single(
 
 def validate_noninteracting(
     steps: int | None = None, output_dir: str | Path | None = None, n_eval_samples_per_value: int = 8192,
-    values: tuple[float, ...] = (5.0, 15.0),
+    values: tuple[float, ...] = (5.0, 15.0), orbital_init: str | None = None, dtype: str | None = None,
 ) -> dict:
-    """QERNEL at interaction 0 vs the exact non-interacting energy (filled plane-wave bands)."""
+    """QERNEL at interaction 0 vs the exact non-interacting energy (filled plane-wave bands).
+
+    ``orbital_init`` / ``dtype``: override the demo's ``ansatz.orbital_init`` / ``run.dtype``."""
     root = Path(output_dir or "runs/validation/moire_noninteracting")
     data = _demo(steps if steps is not None else 500, root)
     data["system"]["interaction"] = 0.0
+    if orbital_init is not None:
+        data["ansatz"]["orbital_init"] = orbital_init
+    if dtype is not None:
+        data["run"]["dtype"] = dtype
     data["parameters"]["values"]["V"] = list(values)
     data = config_dict(data)
     results = train_and_evaluate(data, n_eval_samples=n_eval_samples_per_value * len(values))
@@ -103,6 +109,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--output-dir", default=None)
     parser.add_argument("--n-eval-samples-per-value", type=int, default=8192)
+    parser.add_argument("--orbital-init", choices=["random", "plane_waves"], default=None,
+                        help="noninteracting: the ansatz's orbital_init (default: the demo's)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                        help="noninteracting: the training precision (default: the demo's)")
     args = parser.parse_args(argv)
     # jaxlib 0.10's CPU LAPACK kernels can deadlock on few cores: one CPU (one XLA thread) before JAX
     # starts, see docs/howto/devices.md; QERNEL_PIN_CPU=0 skips it (GPUs, many-core nodes)
@@ -114,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{row['V']:8.2f} {row['E_foundation']:13.3f} ± {row['error_foundation']:6.3f} "
                   f"{row['E_single']:13.3f} ± {row['error_single']:6.3f} {row['E_noninteracting']:15.3f}")
     else:
-        results = validate_noninteracting(args.steps, args.output_dir, args.n_eval_samples_per_value)
+        results = validate_noninteracting(args.steps, args.output_dir, args.n_eval_samples_per_value,
+                                          orbital_init=args.orbital_init, dtype=args.dtype)
         print(f"{'V [meV]':>8s} {'E [meV]':>12s} {'error':>8s} {'exact [meV]':>12s}")
         for r in results["records"]:
             print(f"{r['parameters']['V']:8.2f} {r['energy']:12.4f} {r['error']:8.4f} {r['reference']:12.4f}")
